@@ -1,0 +1,3 @@
+"""qa: retrieval question answering over a folder of documents."""
+
+__version__ = "0.1.0"

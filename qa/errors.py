@@ -1,0 +1,37 @@
+"""Errors the product reports to people: each has a stable code and a message."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """An error with a machine-readable code, shown to the user as is."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(QAError):
+    """A question, parameter or request body that cannot be answered."""
+
+    code = "invalid_input"
+    status = 400
+
+
+class IndexUnavailable(QAError):
+    """No index at the configured path, or one this version cannot load."""
+
+    code = "index_unavailable"
+    status = 503
+
+
+class UnreadableFile(QAError):
+    """A file that ingest cannot turn into text."""
+
+    code = "unreadable_file"
+    status = 400

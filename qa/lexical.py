@@ -1,0 +1,60 @@
+"""BM25 over passage terms with bm25s, saved without pickle."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+
+class LexicalIndex:
+    """BM25 scores of passages (rows) for a list of query terms."""
+
+    def __init__(self, retriever: bm25s.BM25) -> None:
+        self._bm25 = retriever
+        self._vocab: dict[str, int] = retriever.vocab_dict
+        indptr = retriever.scores["indptr"]
+        self._document_frequency = np.diff(indptr)
+        self._rows = int(retriever.scores["num_docs"])
+
+    @classmethod
+    def build(cls, passage_terms: list[list[str]]) -> "LexicalIndex":
+        retriever = bm25s.BM25()
+        # An empty passage still needs a row; an empty token keeps bm25s happy.
+        retriever.index([t or [""] for t in passage_terms], show_progress=False)
+        return cls(retriever)
+
+    @classmethod
+    def load(cls, directory: Path) -> "LexicalIndex":
+        return cls(bm25s.BM25.load(str(directory), allow_pickle=False, show_progress=False))
+
+    def save(self, directory: Path) -> None:
+        self._bm25.save(str(directory), allow_pickle=False, show_progress=False)
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def known(self, terms: list[str]) -> list[str]:
+        return [t for t in terms if t and t in self._vocab]
+
+    def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, rows) with a positive score, best first."""
+        query = self.known(terms)
+        if not query:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        scores = self._bm25.get_scores(query)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return scores[top].astype(np.float32), top.astype(np.int64)
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of ``term`` (0 for an unknown term)."""
+        column = self._vocab.get(term)
+        if column is None:
+            return 0.0
+        df = int(self._document_frequency[column])
+        return math.log(1 + (self._rows - df + 0.5) / (df + 0.5))

@@ -1,0 +1,172 @@
+"""Files to documents: plain text, Markdown, HTML (visible text only) and PDF.
+
+A text or Markdown file may open with a front-matter block giving its title and
+source::
+
+    ---
+    title: Wagner Group withdraws from Mali
+    source: cgtn.com
+    ---
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from qa.documents import Document
+from qa.errors import UnreadableFile
+
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+_FRONT_MATTER = re.compile(r"\A---[^\S\n]*\n(.*?)\n---[^\S\n]*(?:\n|\Z)", re.DOTALL)
+_MARKDOWN_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def find_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """Supported files under ``paths`` with their document ids.
+
+    A file's id is its path from the folder that was named, that folder's own name
+    first (``seeds/wagner.md``); a file named directly is known by its file name.
+    """
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES:
+                    relative = file.relative_to(path).as_posix()
+                    yield file, f"{path.resolve().name}/{relative}"
+        else:
+            yield path, path.name
+
+
+def read_document(path: Path, doc_id: str) -> Document:
+    """Read one file; raises ``UnreadableFile`` naming the file and the reason."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnreadableFile(f"{path}: unsupported file type {suffix or '(none)'}")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableFile(f"{path}: {error.strerror or error}") from error
+    if suffix in PDF_SUFFIXES:
+        title, text = _read_pdf(path, data)
+        source = str(path)
+    elif suffix in HTML_SUFFIXES:
+        title, text = html_text(_decode(path, data))
+        source = str(path)
+    else:
+        fields, text = _front_matter(_decode(path, data))
+        heading = _MARKDOWN_HEADING.search(text) if suffix in {".md", ".markdown"} else None
+        title = fields.get("title") or (heading.group(1) if heading else "")
+        source = fields.get("source") or str(path)
+    if not text.strip():
+        raise UnreadableFile(f"{path}: no text found")
+    return Document(doc_id=doc_id, title=title or path.stem, source=source, text=text)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if b"\x00" in data:
+        raise UnreadableFile(f"{path}: binary data, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(f"{path}: not UTF-8 or Windows-1252 text") from error
+
+
+def _front_matter(text: str) -> tuple[dict[str, str], str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    fields = {}
+    for line in match.group(1).splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields[key.strip().lower()] = value.strip().strip("\"'")
+    return fields, text[match.end() :]
+
+
+def _read_pdf(path: Path, data: bytes) -> tuple[str, str]:
+    import io
+
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnreadableFile(f"{path}: encrypted PDF")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except UnreadableFile:
+        raise
+    except Exception as error:  # pypdf raises many kinds on a damaged file
+        raise UnreadableFile(f"{path}: not a readable PDF ({error})") from error
+    return str(title).strip(), "\n\n".join(p.strip() for p in pages if p.strip())
+
+
+class _VisibleText(HTMLParser):
+    """Collects the text a browser shows, one paragraph per block element."""
+
+    HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
+    BLOCKS = {
+        "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5",
+        "h6", "tr", "table", "section", "article", "header", "footer", "nav", "aside",
+        "blockquote", "pre", "hr", "main", "figure", "figcaption", "form", "body",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[list[str]] = [[]]
+        self.title: list[str] = []
+        self.first_h1: list[str] = []
+        self._hidden = 0
+        self._in_title = False
+        self._in_h1 = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.HIDDEN:
+            self._hidden += 1
+        self._in_title |= tag == "title"
+        self._in_h1 |= tag == "h1" and not self.first_h1
+        if tag in self.BLOCKS:
+            self.blocks.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN and self._hidden:
+            self._hidden -= 1
+        if tag == "title":
+            self._in_title = False
+        if tag == "h1":
+            self._in_h1 = False
+        if tag in self.BLOCKS:
+            self.blocks.append([])
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        if self._hidden:
+            return
+        if self._in_h1:
+            self.first_h1.append(data)
+        self.blocks[-1].append(data)
+
+
+def _squash(parts: list[str]) -> str:
+    return " ".join("".join(parts).split())
+
+
+def html_text(markup: str) -> tuple[str, str]:
+    """(title, visible text) of an HTML page; paragraphs separated by blank lines."""
+    parser = _VisibleText()
+    parser.feed(markup)
+    parser.close()
+    paragraphs = [p for p in (_squash(block) for block in parser.blocks) if p]
+    return _squash(parser.title) or _squash(parser.first_h1), "\n\n".join(paragraphs)

@@ -1,0 +1,54 @@
+"""Sentence boundaries as character spans, for chunking and for answer sentences."""
+
+from __future__ import annotations
+
+import re
+
+Span = tuple[int, int]
+
+# A sentence ends at . ! or ? (plus closing quotes or brackets), before whitespace
+# and a character that can start a sentence; or at a blank line.
+_BOUNDARY = re.compile(
+    r"""(?<=[.!?])["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9À-Ý])|\n\s*\n"""
+)
+# Words whose trailing period rarely ends a sentence.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e no fig al gen col lt sgt capt "
+    "inc ltd co corp dept univ approx jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+_LAST_WORD = re.compile(r"(\S+)\.$")
+
+
+def _is_abbreviation(text: str, end: int) -> bool:
+    match = _LAST_WORD.search(text, 0, end)
+    if not match:
+        return False
+    word = match.group(1).lower().lstrip("(\"'“‘")
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[Span]:
+    """Split ``text[start:end]`` into sentences; spans index into ``text``."""
+    end = len(text) if end is None else end
+    spans: list[Span] = []
+    begin = start
+    for match in _BOUNDARY.finditer(text, start, end):
+        cut = match.end() if match.group().strip() else match.start()
+        if text[cut - 1 : cut] == "." and _is_abbreviation(text, cut):
+            continue
+        span = _trim(text, begin, cut)
+        if span:
+            spans.append(span)
+        begin = cut
+    span = _trim(text, begin, end)
+    if span:
+        spans.append(span)
+    return spans

@@ -1,0 +1,33 @@
+"""Lexical terms: lowercased words, English stopwords removed, Snowball-stemmed.
+
+The BM25 index and the answer-sentence scorer share this, so a question's terms
+always match the indexed ones.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import Stemmer
+
+_WORD = re.compile(r"\b\w\w+\b")
+# Lucene's English stopword list (the one bm25s uses by default).
+STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the "
+    "their then there these they this to was will with".split()
+)
+_local = threading.local()
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    # Stemmer objects are not thread-safe: one per thread.
+    if not hasattr(_local, "stemmer"):
+        _local.stemmer = Stemmer.Stemmer("english")
+    return _local.stemmer
+
+
+def terms(text: str) -> list[str]:
+    """The indexable terms of ``text``, in order, repeats kept."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    return _stemmer().stemWords(words)

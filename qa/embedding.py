@@ -34,7 +34,9 @@ class Embedder:
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a bar per model load is noise
         try:
             self._model = SentenceTransformer(model_location(model), device=device)
         except (OSError, ValueError) as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,15 +44,15 @@ class SearchRequest:
 
 def _parse_query(query: Any) -> str:
     if query is None:
-        raise InvalidInput("q is required: the question to answer", code="missing_query")
+        raise InvalidInput("the question (q) is missing", code="missing_query")
     if not isinstance(query, str):
-        raise InvalidInput("q must be a string", code="invalid_query")
+        raise InvalidInput("the question (q) must be a string", code="invalid_query")
     query = query.strip()
     if not query:
-        raise InvalidInput("q is empty: ask a question", code="empty_query")
+        raise InvalidInput("the question (q) is empty", code="empty_query")
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(
-            f"q is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}", code="query_too_long"
+            f"the question (q) is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}", code="query_too_long"
         )
     return query
 
@@ -82,6 +83,12 @@ class Searcher:
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
+
+    @classmethod
+    def open(cls, root: Path, model: str | None = None) -> "Searcher":
+        """Open the index at ``root`` and load the model it was built with."""
+        index = Index.open(root, model=model)
+        return cls(index, Embedder(index.manifest.model))
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """The API's response body for ``request``."""

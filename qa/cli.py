@@ -1,0 +1,103 @@
+"""The `qa` command: ingest, ask and serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from qa.errors import QAError
+from qa.settings import SETTINGS
+
+_SETTING = {s.name: s for s in SETTINGS}
+
+
+def _option(name: str, *flags: str, **extra):
+    """A CLI option backed by the declared setting of the same name."""
+    setting = _SETTING[name]
+    return click.option(
+        *flags or (f"--{name.lower()}",), envvar=setting.env, default=setting.default,
+        show_default=setting.default is not None, help=f"{setting.help} [env {setting.env}]", **extra,
+    )
+
+
+@click.group()
+@click.version_option(package_name="qa")
+def cli() -> None:
+    """Answer questions from a folder of documents."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_option("INDEX", type=click.Path(path_type=Path))
+@_option("MODEL")
+@click.option("--replace", is_flag=True, help="Drop every document not in PATHS instead of keeping it.")
+def ingest(paths: tuple[Path, ...], index: Path, model: str | None, replace: bool) -> None:
+    """Index .txt, .md, .html and .pdf files under PATHS (files or folders)."""
+    from qa.embedding import DEFAULT_MODEL, Embedder
+    from qa.ingest import ingest as run_ingest
+
+    progress = sys.stderr.isatty()
+    report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL), replace=replace, progress=progress)
+    for message in report.skipped:
+        click.echo(f"skipped {message}", err=True)
+    click.echo(
+        f"ingested {len(report.ingested)} document(s) in {report.seconds:.1f} s; "
+        f"{index} now holds {report.documents} document(s), {report.passages} passage(s)"
+    )
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=5, show_default=True, help="How many passages to return (1-50).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
+@_option("INDEX", type=click.Path(path_type=Path))
+@_option("MODEL")
+def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str | None) -> None:
+    """Print the passages that best answer QUESTION, answer sentence first."""
+    from qa.search import Searcher, SearchRequest
+
+    request = SearchRequest.parse(question, k, mode)
+    response = Searcher.open(index, model).search(request)
+    if as_json:
+        click.echo(json.dumps(response, ensure_ascii=False, indent=2))
+        return
+    if not response["results"]:
+        click.echo("No passage matches that question.")
+    for result in response["results"]:
+        click.echo(f"{result['rank']}. {result['answer']['text']}")
+        click.echo(f"   {result['title']} ({result['source']}), score {result['score']:.3f}\n")
+
+
+@cli.command()
+@_option("HOST")
+@_option("PORT", type=int)
+@_option("THREADS", type=int)
+@_option("INDEX", type=click.Path(path_type=Path))
+@_option("MODEL")
+def serve(host: str, port: int, threads: int, index: Path, model: str | None) -> None:
+    """Serve the API and the search page with waitress."""
+    import waitress
+
+    from qa.web import create_app
+
+    app = create_app({"INDEX": str(index), "MODEL": model})
+    manifest = app.extensions["qa.searcher"].index.manifest
+    click.echo(f"serving {manifest.passages} passages from {index} on http://{host}:{port}/", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except QAError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(1)

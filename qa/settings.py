@@ -1,0 +1,35 @@
+"""Every setting, declared once with its default and help text.
+
+Each is read from the environment as ``QA_<NAME>`` and can be given to the CLI
+as an option of the same name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"QA_{self.name}"
+
+
+SETTINGS = (
+    Setting("INDEX", "index/default", "Index directory to build and to serve."),
+    Setting("MODEL", None, "Embedding model: a sentence-transformers name or path. "
+            "Ingest defaults to the bundled all-MiniLM-L6-v2; search uses the index's own model."),
+    Setting("HOST", "127.0.0.1", "Address `qa serve` listens on."),
+    Setting("PORT", 8000, "Port `qa serve` listens on."),
+    Setting("THREADS", 8, "Worker threads of `qa serve`."),
+)
+
+
+def defaults() -> dict[str, Any]:
+    return {setting.name: setting.default for setting in SETTINGS}

@@ -1,0 +1,29 @@
+# `make serve` and `make test` are all a fresh machine needs (Python 3.10+ and make).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INDEX ?= $(or $(QA_INDEX),index/default)
+# The CPU build of PyTorch must be installed before anything that depends on torch,
+# or pip resolves a CUDA build of several GB.
+TORCH ?= torch==2.13.0
+
+.PHONY: serve test install
+
+serve: $(INDEX)/CURRENT
+	$(BIN)/qa serve --index $(INDEX)
+
+test: $(VENV)/installed
+	$(BIN)/python -m pytest
+
+install: $(VENV)/installed
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Builds the sample index once, and again whenever a file in seeds/ changes.
+$(INDEX)/CURRENT: $(wildcard seeds/*) | $(VENV)/installed
+	$(BIN)/qa ingest seeds --index $(INDEX)

@@ -1,0 +1,76 @@
+"""Shared fixtures: the real bundled model, loaded once, and indexes built with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.embedding import Embedder
+from qa.ingest import ingest
+from qa.search import Searcher
+from qa.web import create_app
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder) -> Path:
+    root = tmp_path_factory.mktemp("index") / "seeds"
+    ingest([SEEDS], root, embedder)
+    return root
+
+
+@pytest.fixture(scope="session")
+def searcher(seed_index, embedder) -> Searcher:
+    from qa.index import Index
+
+    return Searcher(Index.open(seed_index), embedder)
+
+
+@pytest.fixture
+def app(searcher):
+    return create_app({"TESTING": True}, searcher=searcher)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _pdf_object(number: int, body: bytes) -> bytes:
+    return b"%d 0 obj\n" % number + body + b"\nendobj\n"
+
+
+def minimal_pdf(lines: list[str], title: str = "") -> bytes:
+    """A one-page PDF whose text layer holds ``lines`` (ASCII only)."""
+    stream = b"BT /F1 12 Tf 72 720 Td 14 TL " + b" ".join(
+        b"(%s) '" % line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("ascii")
+        for line in lines
+    ) + b" ET"
+    info = b"<< /Title (%s) >>" % title.encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        info,
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += _pdf_object(number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

@@ -90,6 +90,11 @@ class Searcher:
         index = Index.open(root, model=model)
         return cls(index, Embedder(index.manifest.model))
 
+    def warm_up(self) -> None:
+        """Run one search so the first real question does not pay the model's
+        one-off start-up cost (about a second on CPU)."""
+        self.search(SearchRequest("warm up", 1, "hybrid"))
+
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """The API's response body for ``request``."""
         started = time.perf_counter()

@@ -25,7 +25,11 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
-    app.extensions["qa.searcher"] = searcher or Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"])
+    app.json.ensure_ascii = False
+    if searcher is None:
+        searcher = Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"])
+        searcher.warm_up()
+    app.extensions["qa.searcher"] = searcher
 
     from qa.web import api, pages
 

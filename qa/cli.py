@@ -90,6 +90,39 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None) ->
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 
 
+@cli.command("eval")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv to score.")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "lexical"]),
+              help="Mode to score; repeat for several.  [default: all three]")
+@click.option("--k", "depth", default=100, show_default=True, help="Documents ranked per question.")
+@click.option("--cache", type=click.Path(path_type=Path), default=Path("index/eval"), show_default=True,
+              help="Where indexes of evaluated corpora are kept for reuse.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
+@_option("MODEL")
+def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], depth: int, cache: Path,
+             json_path: Path | None, model: str | None) -> None:
+    """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""
+    from qa.beir import load_beir
+    from qa.chunking import ChunkSettings
+    from qa.embedding import DEFAULT_MODEL, Embedder
+    from qa import evaluation
+    from qa.search import Searcher
+
+    dataset = load_beir(dataset_dir, split)
+    embedder = Embedder(model or DEFAULT_MODEL)
+    settings = ChunkSettings()
+    root = evaluation.eval_index_path(cache, dataset_dir, embedder.name, settings)
+    progress = sys.stderr.isatty()
+    searcher = Searcher(evaluation.open_eval_index(dataset, root, embedder, settings, progress), embedder)
+    searcher.warm_up()
+    reports = [evaluation.evaluate(searcher, dataset, m, depth, progress) for m in modes or ("hybrid", "dense", "lexical")]
+    click.echo(evaluation.format_table(dataset, reports))
+    if json_path:
+        figures = {"dataset": dataset.name, "split": split, "index": str(root), "modes": [r.as_dict() for r in reports]}
+        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

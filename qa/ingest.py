@@ -70,12 +70,26 @@ def ingest(
 ) -> IngestReport:
     """Index the files under ``paths`` into ``root``; ``replace`` drops everything else."""
     started = time.perf_counter()
-    paths = [Path(p) for p in paths]
-    report = IngestReport(index=root)
+    documents, skipped = read_documents([Path(p) for p in paths], progress)
+    if not documents:
+        raise InvalidInput("no readable documents to ingest; the index is unchanged", code="nothing_to_ingest")
+    report = index_documents(documents, root, embedder, settings, replace, progress)
+    report.skipped = skipped
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def index_documents(
+    documents: list[Document],
+    root: Path,
+    embedder: Embedder,
+    settings: ChunkSettings = ChunkSettings(),
+    replace: bool = False,
+    progress: bool = False,
+) -> IngestReport:
+    """Index ``documents`` (already read) into ``root``, as ``ingest`` does for files."""
+    started = time.perf_counter()
     with write_lock(root):
-        documents, report.skipped = read_documents(paths, progress)
-        if not documents:
-            raise InvalidInput("no readable documents to ingest; the index is unchanged", code="nothing_to_ingest")
         kept = _Contents([], [], np.zeros((0, embedder.dimension), np.float32))
         if not replace:
             kept = _carry_over(root, embedder, settings, {d.doc_id for d in documents})
@@ -83,10 +97,13 @@ def ingest(
         vectors = embedder.encode([p.text for p in passages], progress=progress)
         contents = _Contents(kept.documents + documents, kept.passages + passages, np.vstack([kept.vectors, vectors]))
         publish(root, _manifest(embedder, settings, contents), contents.documents, contents.passages, contents.vectors)
-    report.ingested = [d.doc_id for d in documents]
-    report.documents, report.passages = len(contents.documents), len(contents.passages)
-    report.seconds = time.perf_counter() - started
-    return report
+    return IngestReport(
+        index=root,
+        ingested=[d.doc_id for d in documents],
+        documents=len(contents.documents),
+        passages=len(contents.passages),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _carry_over(root: Path, embedder: Embedder, settings: ChunkSettings, replaced: set[str]) -> _Contents:

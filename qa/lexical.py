@@ -20,8 +20,8 @@ class LexicalIndex:
         self._rows = int(retriever.scores["num_docs"])
 
     @classmethod
-    def build(cls, passage_terms: list[list[str]]) -> "LexicalIndex":
-        retriever = bm25s.BM25()
+    def build(cls, passage_terms: list[list[str]], k1: float = 1.5, b: float = 0.75) -> "LexicalIndex":
+        retriever = bm25s.BM25(k1=k1, b=b)
         # An empty passage still needs a row; an empty token keeps bm25s happy.
         retriever.index([t or [""] for t in passage_terms], show_progress=False)
         return cls(retriever)

@@ -17,7 +17,7 @@ import numpy as np
 from qa.answer import answer_span
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
-from qa.fusion import reciprocal_rank_fusion
+from qa.fusion import Fusion, fuse
 from qa.index import Index
 from qa.tokens import terms
 
@@ -75,14 +75,27 @@ def _parse_mode(mode: Any) -> str:
     return mode
 
 
+Ranking = list[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One question's dense and lexical rankings of passage rows, best first."""
+
+    dense: Ranking
+    lexical: Ranking
+
+
 class Searcher:
     """Searches one opened index with the model it was built with."""
 
-    def __init__(self, index: Index, embedder: Embedder, candidates: int = 100, rrf_k: int = 60) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, candidates: int = 100, fusion: Fusion = Fusion()
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.candidates = candidates
-        self.rrf_k = rrf_k
+        self.fusion = fusion
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> "Searcher":
@@ -97,40 +110,61 @@ class Searcher:
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """The API's response body for ``request``."""
+        return self.search_many([request])[0]
+
+    def search_many(self, requests: list[SearchRequest]) -> list[dict[str, Any]]:
+        """Response bodies for several questions, their embeddings computed in one batch."""
         started = time.perf_counter()
-        question_terms = terms(request.query)
-        ranked = self._rank(request, question_terms)[: request.k]
-        results = self._results(ranked, question_terms)
-        return {
-            "query": request.query,
-            "k": request.k,
-            "mode": request.mode,
-            "took_ms": round((time.perf_counter() - started) * 1000, 2),
-            "results": results,
-        }
+        question_terms = [terms(r.query) for r in requests]
+        rankings = self.rank_many(requests, question_terms)
+        took_ms = round((time.perf_counter() - started) * 1000 / max(1, len(requests)), 2)
+        return [
+            {
+                "query": request.query,
+                "k": request.k,
+                "mode": request.mode,
+                "took_ms": took_ms,
+                "results": self.results(ranking, words),
+            }
+            for request, ranking, words in zip(requests, rankings, question_terms)
+        ]
 
-    def _rank(self, request: SearchRequest, question_terms: list[str]) -> list[tuple[int, float]]:
-        depth = request.k if request.mode != "hybrid" else max(self.candidates, request.k)
-        dense = self._dense(request.query, depth) if request.mode != "lexical" else []
-        lexical = self._lexical(question_terms, depth) if request.mode != "dense" else []
-        if request.mode == "dense":
-            return dense
-        if request.mode == "lexical":
-            return lexical
-        return reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in lexical]], k=self.rrf_k)
+    def rank_many(self, requests: list[SearchRequest], question_terms: list[list[str]]) -> list[Ranking]:
+        """Each request's top ``k`` passage rows with their scores."""
+        found = self.retrieve(requests, question_terms)
+        return [self.rank(c, r.mode)[: r.k] for r, c in zip(requests, found)]
 
-    def _dense(self, query: str, depth: int) -> list[tuple[int, float]]:
-        if not len(self.index.vectors):
-            return []
-        vector = self.embedder.encode([query])
-        scores, rows = self.index.vectors.search(vector, depth)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+    def retrieve(self, requests: list[SearchRequest], question_terms: list[list[str]]) -> list[Candidates]:
+        """Dense and lexical candidates for each request, as deep as its mode needs."""
+        dense_wanted = [i for i, r in enumerate(requests) if r.mode != "lexical"]
+        dense: dict[int, Ranking] = {}
+        if dense_wanted and len(self.index.vectors):
+            vectors = self.embedder.encode([requests[i].query for i in dense_wanted])
+            depth = max(self._depth(requests[i]) for i in dense_wanted)
+            scores, rows = self.index.vectors.search(vectors, depth)
+            for i, row_scores, row_ids in zip(dense_wanted, scores, rows):
+                dense[i] = [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0]
+        found = []
+        for i, (request, words) in enumerate(zip(requests, question_terms)):
+            lexical: Ranking = []
+            if request.mode != "dense":
+                scores, rows = self.index.lexical.search(words, self._depth(request))
+                lexical = [(int(r), float(s)) for r, s in zip(rows, scores)]
+            found.append(Candidates(dense.get(i, [])[: self._depth(request)], lexical))
+        return found
 
-    def _lexical(self, question_terms: list[str], depth: int) -> list[tuple[int, float]]:
-        scores, rows = self.index.lexical.search(question_terms, depth)
-        return [(int(r), float(s)) for r, s in zip(rows, scores)]
+    def _depth(self, request: SearchRequest) -> int:
+        return request.k if request.mode != "hybrid" else max(self.candidates, request.k)
 
-    def _results(self, ranked: list[tuple[int, float]], question_terms: list[str]) -> list[dict[str, Any]]:
+    def rank(self, candidates: Candidates, mode: str) -> Ranking:
+        """The final ranking of one question's candidates in ``mode``."""
+        if mode == "dense":
+            return candidates.dense
+        if mode == "lexical":
+            return candidates.lexical
+        return fuse(candidates.dense, candidates.lexical, self.fusion)
+
+    def results(self, ranked: Ranking, question_terms: list[str]) -> list[dict[str, Any]]:
         records = self.index.store.passages([row for row, _ in ranked])
         results = []
         for rank, (row, score) in enumerate(ranked, start=1):

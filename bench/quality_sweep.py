@@ -1,0 +1,91 @@
+"""Score retrieval variants on a BEIR dataset without re-running the whole pipeline.
+
+Dense candidates are computed once per question; BM25 is rebuilt in memory for each
+(k1, b); every fusion variant reuses both. Figures are document-level, as in `qa eval`.
+
+    python -m bench.quality_sweep ../shared/data/scifact --split train
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa.beir import load_beir
+from qa.chunking import ChunkSettings
+from qa.embedding import DEFAULT_MODEL, Embedder
+from qa.evaluation import eval_index_path, open_eval_index
+from qa.fusion import Fusion, fuse
+from qa.lexical import LexicalIndex
+from qa.metrics import ranking_metrics
+from qa.tokens import terms
+
+DEPTH = 300
+
+
+def doc_ranking(ranking, row_doc, depth=100):
+    return list(dict.fromkeys(row_doc[r] for r, _ in ranking))[:depth]
+
+
+def score(rankings, dataset, qids, row_doc):
+    totals = {}
+    for qid, ranking in zip(qids, rankings):
+        for name, value in ranking_metrics(doc_ranking(ranking, row_doc), dataset.qrels[qid]).items():
+            totals[name] = totals.get(name, 0.0) + value
+    return {name: total / len(qids) for name, total in totals.items()}
+
+
+def show(label, figures):
+    print(f"{label:46s} " + "  ".join(f"{k} {v:.4f}" for k, v in figures.items()), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--k1", type=float, nargs="*", default=[1.5, 1.2, 0.9])
+    parser.add_argument("--b", type=float, nargs="*", default=[0.75, 0.4])
+    parser.add_argument("--weights", type=float, nargs="*", default=[0.2, 0.3, 0.4, 0.5, 0.6])
+    parser.add_argument("--candidates", type=int, nargs="*", default=[100])
+    args = parser.parse_args()
+
+    dataset = load_beir(args.dataset, args.split)
+    embedder = Embedder(DEFAULT_MODEL)
+    root = eval_index_path(Path("index/eval"), args.dataset, embedder.name, ChunkSettings())
+    index = open_eval_index(dataset, root, embedder, ChunkSettings(), progress=False)
+    records = list(index.store.passage_rows())
+    row_doc = {r.row: r.passage.doc_id for r in records}
+    passage_terms = [terms(r.passage.text) for r in records]
+    qids = list(dataset.queries)
+    started = time.perf_counter()
+    vectors = embedder.encode([dataset.queries[q] for q in qids])
+    scores, rows = index.vectors.search(vectors, DEPTH)
+    dense = [[(int(r), float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)]
+    print(f"{len(qids)} questions, {len(records)} passages; dense candidates in {time.perf_counter() - started:.0f} s")
+    show("dense", score(dense, dataset, qids, row_doc))
+    question_terms = [terms(dataset.queries[q]) for q in qids]
+    for k1, b in itertools.product(args.k1, args.b):
+        lexical_index = LexicalIndex.build(passage_terms, k1=k1, b=b)
+        lexical = []
+        for words in question_terms:
+            s, r = lexical_index.search(words, DEPTH)
+            lexical.append([(int(x), float(y)) for x, y in zip(r, s)])
+        show(f"bm25 k1={k1} b={b}", score(lexical, dataset, qids, row_doc))
+        for depth in args.candidates:
+            fusions = [Fusion("rrf", rrf_k=60)] + [
+                Fusion("convex", dense_weight=w, dense_floor=floor)
+                for w in args.weights for floor in (0.0, 0.2)
+            ]
+            for fusion in fusions:
+                fused = [fuse(d[:depth], l[:depth], fusion) for d, l in zip(dense, lexical)]
+                label = (f"  {fusion.method} w={fusion.dense_weight} floor={fusion.dense_floor}"
+                         if fusion.method == "convex" else "  rrf k=60") + f" c={depth}"
+                show(label, score(fused, dataset, qids, row_doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
 from qa.evaluation import eval_index_path, open_eval_index
 from qa.fusion import Fusion, fuse
-from qa.lexical import LexicalIndex
+from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.metrics import ranking_metrics
 from qa.tokens import terms
 
@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--b", type=float, nargs="*", default=[0.75, 0.4])
     parser.add_argument("--weights", type=float, nargs="*", default=[0.2, 0.3, 0.4, 0.5, 0.6])
     parser.add_argument("--candidates", type=int, nargs="*", default=[100])
+    parser.add_argument("--title", choices=["every", "first"], default="every",
+                        help="BM25: the title in every passage, or only where the text has it")
     args = parser.parse_args()
 
     dataset = load_beir(args.dataset, args.split)
@@ -59,22 +61,25 @@ def main() -> None:
     index = open_eval_index(dataset, root, embedder, ChunkSettings(), progress=False)
     records = list(index.store.passage_rows())
     row_doc = {r.row: r.passage.doc_id for r in records}
-    passage_terms = [terms(r.passage.text) for r in records]
+    titles = {d.doc_id: d.title for d in dataset.documents}
     qids = list(dataset.queries)
     started = time.perf_counter()
     vectors = embedder.encode([dataset.queries[q] for q in qids])
-    scores, rows = index.vectors.search(vectors, DEPTH)
+    scores, rows = index.vectors.search(vectors, max(DEPTH, *args.candidates))
     dense = [[(int(r), float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)]
     print(f"{len(qids)} questions, {len(records)} passages; dense candidates in {time.perf_counter() - started:.0f} s")
     show("dense", score(dense, dataset, qids, row_doc))
     question_terms = [terms(dataset.queries[q]) for q in qids]
     for k1, b in itertools.product(args.k1, args.b):
-        lexical_index = LexicalIndex.build(passage_terms, k1=k1, b=b)
+        settings = LexicalSettings(k1=k1, b=b, title_in_every_passage=args.title == "every")
+        lexical_index = LexicalIndex.build(
+            [passage_terms(r.passage.text, titles[r.passage.doc_id], settings) for r in records], settings
+        )
         lexical = []
         for words in question_terms:
-            s, r = lexical_index.search(words, DEPTH)
+            s, r = lexical_index.search(words, max(DEPTH, *args.candidates))
             lexical.append([(int(x), float(y)) for x, y in zip(r, s)])
-        show(f"bm25 k1={k1} b={b}", score(lexical, dataset, qids, row_doc))
+        show(f"bm25 k1={k1} b={b} title={args.title}", score(lexical, dataset, qids, row_doc))
         for depth in args.candidates:
             fusions = [Fusion("rrf", rrf_k=60)] + [
                 Fusion("convex", dense_weight=w, dense_floor=floor)

@@ -95,18 +95,21 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None) ->
 @click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv to score.")
 @click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "lexical"]),
               help="Mode to score; repeat for several.  [default: all three]")
+@click.option("--fusion", "fusions", multiple=True, type=click.Choice(["convex", "rrf"]),
+              help="How hybrid mode fuses; repeat to compare.  [default: convex]")
 @click.option("--k", "depth", default=100, show_default=True, help="Documents ranked per question.")
 @click.option("--cache", type=click.Path(path_type=Path), default=Path("index/eval"), show_default=True,
               help="Where indexes of evaluated corpora are kept for reuse.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
 @_option("MODEL")
-def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], depth: int, cache: Path,
-             json_path: Path | None, model: str | None) -> None:
+def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
+             cache: Path, json_path: Path | None, model: str | None) -> None:
     """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""
     from qa.beir import load_beir
     from qa.chunking import ChunkSettings
-    from qa.embedding import DEFAULT_MODEL, Embedder
     from qa import evaluation
+    from qa.embedding import DEFAULT_MODEL, Embedder
+    from qa.fusion import Fusion
     from qa.search import Searcher
 
     dataset = load_beir(dataset_dir, split)
@@ -116,7 +119,14 @@ def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], depth: int, 
     progress = sys.stderr.isatty()
     searcher = Searcher(evaluation.open_eval_index(dataset, root, embedder, settings, progress), embedder)
     searcher.warm_up()
-    reports = [evaluation.evaluate(searcher, dataset, m, depth, progress) for m in modes or ("hybrid", "dense", "lexical")]
+    reports = []
+    for mode in modes or ("hybrid", "dense", "lexical"):
+        for method in (fusions or ("convex",)) if mode == "hybrid" else ("",):
+            searcher.fusion = Fusion(method) if method else Fusion()
+            report = evaluation.evaluate(searcher, dataset, mode, depth, progress)
+            if fusions:
+                report.mode = f"{mode} {method}".strip()
+            reports.append(report)
     click.echo(evaluation.format_table(dataset, reports))
     if json_path:
         figures = {"dataset": dataset.name, "split": split, "index": str(root), "modes": [r.as_dict() for r in reports]}

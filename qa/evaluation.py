@@ -18,6 +18,7 @@ from qa.chunking import ChunkSettings
 from qa.embedding import Embedder
 from qa.index import FORMAT_VERSION, Index, current_generation
 from qa.ingest import index_documents
+from qa.lexical import LexicalSettings
 from qa.metrics import ranking_metrics
 from qa.search import Searcher, SearchRequest
 from qa.tokens import terms
@@ -55,10 +56,19 @@ def eval_index_path(cache: Path, folder: Path, model: str, settings: ChunkSettin
 
 def open_eval_index(dataset: Dataset, root: Path, embedder: Embedder, settings: ChunkSettings,
                     progress: bool) -> Index:
-    """The cached index of the dataset's corpus, built first if there is none."""
+    """The cached index of the dataset's corpus, built first if there is none.
+
+    BM25 is derived from the passages, so a change of lexical settings re-publishes
+    the cached index with its vectors kept rather than embedding the corpus again.
+    """
     if current_generation(root) is None:
         index_documents(dataset.documents, root, embedder, settings, replace=True, progress=progress)
-    return Index.open(root, model=embedder.name)
+    index = Index.open(root, model=embedder.name)
+    if index.manifest.lexical != LexicalSettings().as_dict():
+        index.store.close()
+        index_documents([], root, embedder, settings, progress=progress)
+        index = Index.open(root, model=embedder.name)
+    return index
 
 
 def _normalise(text: str) -> str:

@@ -27,8 +27,7 @@ import numpy as np
 from qa.database import DocumentStore, write_database
 from qa.documents import Document, Passage
 from qa.errors import IndexUnavailable
-from qa.lexical import LexicalIndex
-from qa.tokens import terms
+from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.vector_store import VectorStore
 
 FORMAT_VERSION = 1
@@ -47,6 +46,7 @@ class Manifest:
     model: str
     dimension: int
     chunking: dict[str, int]
+    lexical: dict[str, float | bool]
     documents: int
     passages: int
     created_at: str
@@ -156,7 +156,10 @@ def publish(
     staging.mkdir(parents=True)
     write_database(staging / DATABASE, documents, passages)
     VectorStore.build(vectors).save(staging / VECTORS)
-    LexicalIndex.build([terms(p.text) for p in passages]).save(staging / LEXICAL)
+    settings = LexicalSettings(**manifest.lexical)
+    titles = {d.doc_id: d.title for d in documents}
+    lexical = LexicalIndex.build([passage_terms(p.text, titles[p.doc_id], settings) for p in passages], settings)
+    lexical.save(staging / LEXICAL)
     manifest.write(staging / MANIFEST)
     _fsync_tree(staging)
     os.rename(staging, root / name)

@@ -19,6 +19,7 @@ from qa.documents import Document, Passage
 from qa.embedding import Embedder
 from qa.errors import IndexUnavailable, InvalidInput, UnreadableFile
 from qa.index import FORMAT_VERSION, Index, Manifest, current_generation, publish, write_lock
+from qa.lexical import LexicalSettings
 from qa.readers import find_files, read_document
 
 
@@ -135,6 +136,7 @@ def _manifest(embedder: Embedder, settings: ChunkSettings, contents: _Contents) 
         model=embedder.name,
         dimension=embedder.dimension,
         chunking=settings.as_dict(),
+        lexical=LexicalSettings().as_dict(),
         documents=len(contents.documents),
         passages=len(contents.passages),
         created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -3,10 +3,37 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import bm25s
 import numpy as np
+
+from qa.tokens import terms
+
+
+@dataclass(frozen=True)
+class LexicalSettings:
+    """How passages are scored by BM25; recorded in each index's manifest.
+
+    Chosen on SciFact train and SQuAD-dev (docs/EVALUATION.md): Pyserini's k1 and b,
+    and the document's title counted in every passage, as a title field would be.
+    """
+
+    k1: float = 0.9
+    b: float = 0.4
+    title_in_every_passage: bool = True
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSettings()) -> list[str]:
+    """The terms BM25 indexes for a passage: its own, plus its title's where absent."""
+    words = terms(text)
+    if settings.title_in_every_passage and title and title.lower() not in text.lower():
+        words = terms(title) + words
+    return words
 
 
 class LexicalIndex:
@@ -20,8 +47,8 @@ class LexicalIndex:
         self._rows = int(retriever.scores["num_docs"])
 
     @classmethod
-    def build(cls, passage_terms: list[list[str]], k1: float = 1.5, b: float = 0.75) -> "LexicalIndex":
-        retriever = bm25s.BM25(k1=k1, b=b)
+    def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> "LexicalIndex":
+        retriever = bm25s.BM25(k1=settings.k1, b=settings.b)
         # An empty passage still needs a row; an empty token keeps bm25s happy.
         retriever.index([t or [""] for t in passage_terms], show_progress=False)
         return cls(retriever)

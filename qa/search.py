@@ -90,7 +90,7 @@ class Searcher:
     """Searches one opened index with the model it was built with."""
 
     def __init__(
-        self, index: Index, embedder: Embedder, candidates: int = 100, fusion: Fusion = Fusion()
+        self, index: Index, embedder: Embedder, candidates: int = 200, fusion: Fusion = Fusion()
     ) -> None:
         self.index = index
         self.embedder = embedder

@@ -17,3 +17,20 @@ def test_rare_terms_weigh_more(tmp_path):
     assert loaded.idf("coup") > loaded.idf("mali") > 0
     assert loaded.idf("unknown") == 0
     assert len(loaded) == 3
+
+
+def test_every_passage_carries_its_title_once():
+    from qa.lexical import LexicalSettings, passage_terms
+
+    assert passage_terms("Workers live six weeks.", "Honey bees")[:2] == ["honey", "bee"]
+    assert passage_terms("Honey bees: workers live six weeks.", "Honey bees").count("honey") == 1
+    without = LexicalSettings(title_in_every_passage=False)
+    assert "honey" not in passage_terms("Workers live six weeks.", "Honey bees", without)
+
+
+def test_a_later_passage_is_found_by_its_documents_title():
+    from qa.lexical import passage_terms
+
+    passages = [("Workers live six weeks in summer.", "Honey bees"), ("Drones do not sting.", "Wasps")]
+    index = LexicalIndex.build([passage_terms(text, title) for text, title in passages])
+    assert index.search(terms("honey"), 5)[1].tolist() == [0]

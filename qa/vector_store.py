@@ -12,7 +12,7 @@ import faiss
 import numpy as np
 
 # FAISS's OpenMP threads wake up against torch's right after a question is encoded:
-# on 2 cores one search over 12k passages took 13 ms with them, 1.9 ms without.
+# on 2 cores, hybrid p50 on SciFact (qa eval) fell from 30 ms to 19 ms without them.
 # Concurrency comes from the server's request threads instead.
 faiss.omp_set_num_threads(1)
 

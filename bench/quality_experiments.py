@@ -27,7 +27,7 @@ from qa.embedding import DEFAULT_MODEL, Embedder
 from qa.evaluation import eval_index_path, open_eval_index
 from qa.fusion import Fusion, convex_combination, fuse
 from qa.index import Index
-from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
+from qa.lexical import LexicalIndex, passage_terms
 from qa.metrics import ranking_metrics
 from qa.sentences import sentence_spans
 from qa.tokens import terms

@@ -13,7 +13,6 @@ import itertools
 import time
 from pathlib import Path
 
-import numpy as np
 
 from qa.beir import load_beir
 from qa.chunking import ChunkSettings

@@ -97,7 +97,8 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None) ->
               help="Mode to score; repeat for several.  [default: all three]")
 @click.option("--fusion", "fusions", multiple=True, type=click.Choice(["convex", "rrf"]),
               help="How hybrid mode fuses; repeat to compare.  [default: convex]")
-@click.option("--k", "depth", default=100, show_default=True, help="Documents ranked per question.")
+@click.option("--k", "depth", default=100, show_default=True, type=click.IntRange(1, 1000),
+              help="Documents ranked per question.")
 @click.option("--cache", type=click.Path(path_type=Path), default=Path("index/eval"), show_default=True,
               help="Where indexes of evaluated corpora are kept for reuse.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
@@ -105,9 +106,9 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None) ->
 def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
              cache: Path, json_path: Path | None, model: str | None) -> None:
     """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""
+    from qa import evaluation
     from qa.beir import load_beir
     from qa.chunking import ChunkSettings
-    from qa import evaluation
     from qa.embedding import DEFAULT_MODEL, Embedder
     from qa.fusion import Fusion
     from qa.search import Searcher

@@ -41,6 +41,10 @@ class _Contents:
     passages: list[Passage]
     vectors: np.ndarray
 
+    @classmethod
+    def empty(cls, dimension: int) -> "_Contents":
+        return cls([], [], np.zeros((0, dimension), np.float32))
+
 
 def read_documents(paths: Iterable[Path], progress: bool = False) -> tuple[list[Document], list[str]]:
     """Readable documents under ``paths``, and a message for each file skipped."""
@@ -91,7 +95,7 @@ def index_documents(
     """Index ``documents`` (already read) into ``root``, as ``ingest`` does for files."""
     started = time.perf_counter()
     with write_lock(root):
-        kept = _Contents([], [], np.zeros((0, embedder.dimension), np.float32))
+        kept = _Contents.empty(embedder.dimension)
         if not replace:
             kept = _carry_over(root, embedder, settings, {d.doc_id for d in documents})
         passages = [p for d in documents for p in chunk_document(d, settings)]
@@ -109,7 +113,7 @@ def index_documents(
 
 def _carry_over(root: Path, embedder: Embedder, settings: ChunkSettings, replaced: set[str]) -> _Contents:
     """The current index's documents, passages and vectors, less ``replaced`` ids."""
-    empty = _Contents([], [], np.zeros((0, embedder.dimension), np.float32))
+    empty = _Contents.empty(embedder.dimension)
     if current_generation(root) is None:
         return empty
     try:

@@ -165,6 +165,7 @@ class Searcher:
         return fuse(candidates.dense, candidates.lexical, self.fusion)
 
     def results(self, ranked: Ranking, question_terms: list[str]) -> list[dict[str, Any]]:
+        """The API's result objects for ranked rows, each with its answer sentence."""
         records = self.index.store.passages([row for row, _ in ranked])
         results = []
         for rank, (row, score) in enumerate(ranked, start=1):

@@ -35,7 +35,7 @@ def test_long_paragraph_becomes_overlapping_windows_of_whole_sentences():
     boundaries_start = {s for s, _ in sentences}
     boundaries_end = {e for _, e in sentences}
     assert len(spans) >= 4
-    for (start, end), (next_start, _) in zip(spans, spans[1:]):
+    for (_, end), (next_start, _) in zip(spans, spans[1:]):
         assert next_start < end, "consecutive windows overlap"
     for start, end in spans:
         assert start in boundaries_start and end in boundaries_end, "no sentence is cut"

@@ -17,7 +17,7 @@ from pathlib import Path
 from qa.beir import load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
-from qa.evaluation import eval_index_path, open_eval_index
+from qa.evaluation import document_ranking, eval_index_path, open_eval_index
 from qa.fusion import Fusion, fuse
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.metrics import ranking_metrics
@@ -26,14 +26,10 @@ from qa.tokens import terms
 DEPTH = 300
 
 
-def doc_ranking(ranking, row_doc, depth=100):
-    return list(dict.fromkeys(row_doc[r] for r, _ in ranking))[:depth]
-
-
 def score(rankings, dataset, qids, row_doc):
     totals = {}
     for qid, ranking in zip(qids, rankings):
-        for name, value in ranking_metrics(doc_ranking(ranking, row_doc), dataset.qrels[qid]).items():
+        for name, value in ranking_metrics(document_ranking(ranking, row_doc, 100), dataset.qrels[qid]).items():
             totals[name] = totals.get(name, 0.0) + value
     return {name: total / len(qids) for name, total in totals.items()}
 

@@ -54,17 +54,14 @@ def document_text(title: str, text: str) -> str:
     return f"{title}\n\n{text}" if title else text
 
 
+def _document(row: dict, source: str) -> Document:
+    title = (row.get("title") or "").replace("_", " ")
+    return Document(str(row["_id"]), title, source, document_text(title, row.get("text") or ""))
+
+
 def load_beir(folder: Path, split: str = "test") -> Dataset:
     qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
-    documents = [
-        Document(
-            doc_id=str(row["_id"]),
-            title=(row.get("title") or "").replace("_", " "),
-            source=folder.name,
-            text=document_text((row.get("title") or "").replace("_", " "), row.get("text") or ""),
-        )
-        for row in _json_lines(folder / "corpus.jsonl")
-    ]
+    documents = [_document(row, folder.name) for row in _json_lines(folder / "corpus.jsonl")]
     queries: dict[str, str] = {}
     answers: dict[str, list[str]] = {}
     for row in _json_lines(folder / "queries.jsonl"):

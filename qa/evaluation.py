@@ -16,6 +16,7 @@ from tqdm import tqdm
 from qa.beir import Dataset
 from qa.chunking import ChunkSettings
 from qa.embedding import Embedder
+from qa.fusion import Ranking
 from qa.index import FORMAT_VERSION, Index, current_generation
 from qa.ingest import index_documents
 from qa.lexical import LexicalSettings
@@ -71,6 +72,11 @@ def open_eval_index(dataset: Dataset, root: Path, embedder: Embedder, settings: 
     return index
 
 
+def document_ranking(ranking: Ranking, row_document: dict[int, str], depth: int) -> list[str]:
+    """Document ids in rank order, each once: a document ranks by its best passage."""
+    return list(dict.fromkeys(row_document[row] for row, _ in ranking))[:depth]
+
+
 def _normalise(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
@@ -99,7 +105,7 @@ def evaluate(searcher: Searcher, dataset: Dataset, mode: str, depth: int = 100,
         requests = [SearchRequest(dataset.queries[q], 3 * depth, mode) for q in batch]
         question_terms = [terms(r.query) for r in requests]
         for qid, ranking, words in zip(batch, searcher.rank_many(requests, question_terms), question_terms):
-            ranked = list(dict.fromkeys(row_document[row] for row, _ in ranking))[:depth]
+            ranked = document_ranking(ranking, row_document, depth)
             for name, value in ranking_metrics(ranked, dataset.qrels[qid]).items():
                 totals[name] = totals.get(name, 0.0) + value
             if qid in dataset.answers and ranked and dataset.qrels[qid].get(ranked[0], 0) > 0:

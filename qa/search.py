@@ -17,7 +17,7 @@ import numpy as np
 from qa.answer import answer_span
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
-from qa.fusion import Fusion, fuse
+from qa.fusion import Fusion, Ranking, fuse
 from qa.index import Index
 from qa.tokens import terms
 
@@ -73,9 +73,6 @@ def _parse_mode(mode: Any) -> str:
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}", code="invalid_mode")
     return mode
-
-
-Ranking = list[tuple[int, float]]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The `qa` command: ingest, ask and serve."""
+"""The `qa` command: ingest, delete, list, ask, serve and eval."""
 
 from __future__ import annotations
 
@@ -34,19 +34,63 @@ def cli() -> None:
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
 @click.option("--replace", is_flag=True, help="Drop every document not in PATHS instead of keeping it.")
-def ingest(paths: tuple[Path, ...], index: Path, model: str | None, replace: bool) -> None:
-    """Index .txt, .md, .html and .pdf files under PATHS (files or folders)."""
+@click.option("--id", "doc_id", help="Store the one file given under this id instead of its path.")
+def ingest(paths: tuple[Path, ...], index: Path, model: str | None, replace: bool, doc_id: str | None) -> None:
+    """Index .txt, .md, .html and .pdf files under PATHS (files or folders).
+
+    A document is known by its path from the folder named (or its file name), and
+    ingesting it again replaces it; unchanged documents are not embedded again."""
     from qa.embedding import DEFAULT_MODEL, Embedder
     from qa.ingest import ingest as run_ingest
 
     progress = sys.stderr.isatty()
-    report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL), replace=replace, progress=progress)
+    report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL), replace=replace, progress=progress,
+                        doc_id=doc_id)
     for message in report.skipped:
         click.echo(f"skipped {message}", err=True)
     click.echo(
-        f"ingested {len(report.ingested)} document(s) in {report.seconds:.1f} s; "
+        f"stored {len(report.stored)} document(s) ({len(report.unchanged)} unchanged) in {report.seconds:.1f} s; "
         f"{index} now holds {report.documents} document(s), {report.passages} passage(s)"
     )
+
+
+@cli.command()
+@click.argument("doc_ids", nargs=-1, required=True)
+@_option("INDEX", type=click.Path(path_type=Path))
+def delete(doc_ids: tuple[str, ...], index: Path) -> None:
+    """Remove the documents DOC_IDS from the index."""
+    from qa.index import Index
+    from qa.ingest import delete_documents
+
+    opened = Index.open(index)
+    try:
+        deleted = delete_documents(opened, list(doc_ids))
+        opened.save()
+    finally:
+        opened.close()
+    for doc_id in doc_ids:
+        click.echo(f"deleted {doc_id}" if doc_id in deleted else f"not found: {doc_id}", err=doc_id not in deleted)
+    if len(deleted) < len(doc_ids):
+        sys.exit(1)
+
+
+@cli.command("list")
+@_option("INDEX", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per document.")
+def list_documents(index: Path, as_json: bool) -> None:
+    """List the documents in the index: id, passages, title."""
+    from qa.database import DocumentStore
+    from qa.index import DATABASE
+
+    if not (index / DATABASE).is_file():
+        raise QAError(f"no index at {index}: build one with `qa ingest PATH --index {index}`")
+    store = DocumentStore(index / DATABASE)
+    for document in store.documents():
+        if as_json:
+            click.echo(json.dumps(document, ensure_ascii=False))
+        else:
+            click.echo(f"{document['id']}\t{document['passages']}\t{document['title']}")
+    store.close()
 
 
 @cli.command()
@@ -85,8 +129,8 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None) ->
     from qa.web import create_app
 
     app = create_app({"INDEX": str(index), "MODEL": model})
-    manifest = app.extensions["qa.searcher"].index.manifest
-    click.echo(f"serving {manifest.passages} passages from {index} on http://{host}:{port}/", err=True)
+    passages = len(app.extensions["qa.searcher"].index.snapshot())
+    click.echo(f"serving {passages} passages from {index} on http://{host}:{port}/", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 
 

@@ -1,39 +1,65 @@
-"""Documents and passages in one SQLite file.
+"""The source of truth: documents, passages and passage vectors in one SQLite file.
 
-A passage's text is not stored twice: it is the slice ``[start, end)`` of its
-document's text. Passage ``row`` numbers match the rows of the vector and lexical
-indexes built beside the file.
+The file runs in WAL mode, so readers never wait for a writer. Every write is one
+transaction that raises the store's ``generation``; the search indexes (FAISS, BM25)
+are derived from it and say which generation they hold.
+
+A replaced or deleted document is not erased at once: its version is marked removed
+in the generation that removed it, so a search still holding an older snapshot can
+read its passages. Later writes purge versions removed more than ``RETAIN_SECONDS``
+ago. Passage rows are never reused, so a row number means one passage for good.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
+import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
+
+import numpy as np
 
 from qa.documents import Document, Passage
+from qa.errors import IndexUnavailable
+
+FORMAT_VERSION = 2
+RETAIN_SECONDS = 300.0
+_BATCH = 10_000
 
 SCHEMA = """
-CREATE TABLE documents (
-    doc_id TEXT PRIMARY KEY,
-    title  TEXT NOT NULL,
-    source TEXT NOT NULL,
-    text   TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    version    INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id     TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    metadata   TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    added      INTEGER NOT NULL,
+    removed    INTEGER,
+    removed_at REAL
 );
-CREATE TABLE passages (
-    row     INTEGER PRIMARY KEY,
-    doc_id  TEXT NOT NULL REFERENCES documents(doc_id),
+CREATE UNIQUE INDEX IF NOT EXISTS live_documents ON documents (doc_id) WHERE removed IS NULL;
+CREATE TABLE IF NOT EXISTS passages (
+    row     INTEGER PRIMARY KEY AUTOINCREMENT,
+    version INTEGER NOT NULL REFERENCES documents (version) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL,
     start   INTEGER NOT NULL,
     "end"   INTEGER NOT NULL,
-    UNIQUE (doc_id, ordinal)
+    vector  BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS passages_of_version ON passages (version);
 """
 
 _PASSAGE_COLUMNS = """
-    p.row, p.doc_id, p.ordinal, p.start, p."end",
+    p.row, d.doc_id, p.ordinal, p.start, p."end",
     substr(d.text, p.start + 1, p."end" - p.start), d.title, d.source
 """
 
@@ -48,62 +74,213 @@ class PassageRecord:
     source: str
 
 
-def write_database(path: Path, documents: Iterable[Document], passages: Iterable[Passage]) -> None:
-    """Create ``path`` holding ``documents``; passage rows follow the given order."""
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            connection.executescript(SCHEMA)
-            connection.executemany(
-                "INSERT INTO documents VALUES (?, ?, ?, ?)",
-                ((d.doc_id, d.title, d.source, d.text) for d in documents),
-            )
-            connection.executemany(
-                "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
-                ((row, p.doc_id, p.ordinal, p.start, p.end) for row, p in enumerate(passages)),
-            )
-    finally:
-        connection.close()
+@dataclass(frozen=True)
+class Revision:
+    """A document to store, chunked and embedded: one row of vectors per passage."""
+
+    document: Document
+    passages: list[Passage]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class LiveRows:
+    """Which passage rows one generation holds, read in one transaction."""
+
+    generation: int
+    rows: np.ndarray
+    documents: int
+    meta: dict[str, str]
+
+
+def checksum(document: Document) -> str:
+    """A fingerprint of everything stored about ``document``: same input, same passages."""
+    fields = [document.doc_id, document.title, document.source, document.text, document.metadata]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 class DocumentStore:
-    """Read access to a finished database file, shared by the server's threads."""
+    """One SQLite file, shared by a process's threads: one connection reads, one writes."""
 
     def __init__(self, path: Path) -> None:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        self._connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
+        self.path = path
+        try:
+            self._reader = _connect(path)
+            self._writer = _connect(path)
+            self._writer.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise IndexUnavailable(f"{path} is not a readable index database: {error}", code="index_corrupt") from error
+        self._read_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection inside one transaction: every query sees one generation."""
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                yield self._reader
+            finally:
+                self._reader.execute("COMMIT")
 
     def _query(self, sql: str, parameters: Iterable = ()) -> list[tuple]:
-        with self._lock:
-            return self._connection.execute(sql, tuple(parameters)).fetchall()
+        with self._reading() as connection:
+            return connection.execute(sql, tuple(parameters)).fetchall()
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._query("SELECT key, value FROM meta"))
+
+    def generation(self) -> int:
+        found = self._query("SELECT value FROM meta WHERE key = 'generation'")
+        return int(found[0][0]) if found else 0
+
+    def live_rows(self) -> LiveRows:
+        with self._reading() as connection:
+            meta = dict(connection.execute("SELECT key, value FROM meta"))
+            rows = connection.execute(
+                "SELECT p.row FROM passages p JOIN documents d USING (version) WHERE d.removed IS NULL ORDER BY p.row"
+            ).fetchall()
+            (documents,), = connection.execute("SELECT count(*) FROM documents WHERE removed IS NULL")
+        return LiveRows(int(meta.get("generation", 0)), np.array([r for r, in rows], dtype=np.int64), documents, meta)
+
+    def passages(self, rows: Iterable[int]) -> dict[int, PassageRecord]:
+        """The passages at ``rows``, keyed by row; rows purged meanwhile are left out."""
+        found = {}
+        for batch in _batches([int(r) for r in rows]):
+            for r in self._query(
+                f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (version) "
+                f"WHERE p.row IN ({','.join('?' * len(batch))})",
+                batch,
+            ):
+                found[r[0]] = PassageRecord(r[0], Passage(*r[1:6]), r[6], r[7])
+        return found
+
+    def vectors(self, rows: list[int], dimension: int) -> dict[int, np.ndarray]:
+        found = {}
+        for batch in _batches([int(r) for r in rows]):
+            marks = ",".join("?" * len(batch))
+            for row, blob in self._query(f"SELECT row, vector FROM passages WHERE row IN ({marks})", batch):
+                found[row] = np.frombuffer(blob, dtype=np.float32, count=dimension)
+        return found
 
     def counts(self) -> tuple[int, int]:
-        """(documents, passages)."""
-        (documents,), = self._query("SELECT count(*) FROM documents")
-        (passages,), = self._query("SELECT count(*) FROM passages")
-        return documents, passages
+        """(documents, passages) stored now."""
+        live = self.live_rows()
+        return live.documents, len(live.rows)
 
-    def passages(self, rows: list[int]) -> dict[int, PassageRecord]:
-        """The passages at ``rows``, keyed by row; unknown rows are left out."""
-        marks = ",".join("?" * len(rows))
+    def documents(self, offset: int = 0, limit: int = -1) -> list[dict[str, Any]]:
+        """Stored documents in id order, without their text: id, title, source, metadata, passages."""
         found = self._query(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (doc_id) "
-            f"WHERE p.row IN ({marks})",
-            rows,
+            "SELECT d.doc_id, d.title, d.source, d.metadata, count(p.row) FROM documents d "
+            "LEFT JOIN passages p USING (version) WHERE d.removed IS NULL "
+            "GROUP BY d.version ORDER BY d.doc_id LIMIT ? OFFSET ?",
+            (limit, offset),
         )
-        return {r[0]: PassageRecord(r[0], Passage(*r[1:6]), r[6], r[7]) for r in found}
+        return [
+            {"id": i, "title": t, "source": s, "metadata": json.loads(m), "passages": n} for i, t, s, m, n in found
+        ]
 
-    def documents(self) -> Iterator[Document]:
-        for row in self._query("SELECT doc_id, title, source, text FROM documents ORDER BY doc_id"):
-            yield Document(*row)
+    def document(self, doc_id: str) -> tuple[Document, list[Passage]] | None:
+        """A stored document and its passages, or None."""
+        with self._reading() as connection:
+            found = connection.execute(
+                "SELECT version, title, source, text, metadata FROM documents WHERE doc_id = ? AND removed IS NULL",
+                (doc_id,),
+            ).fetchone()
+            if found is None:
+                return None
+            version, title, source, text, metadata = found
+            spans = connection.execute(
+                'SELECT ordinal, start, "end" FROM passages WHERE version = ? ORDER BY ordinal', (version,)
+            ).fetchall()
+        document = Document(doc_id, title, source, text, json.loads(metadata))
+        return document, [Passage(doc_id, o, s, e, text[s:e]) for o, s, e in spans]
 
-    def passage_rows(self) -> Iterator[PassageRecord]:
-        """Every passage in row order."""
-        for r in self._query(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (doc_id) ORDER BY p.row"
-        ):
-            yield PassageRecord(r[0], Passage(*r[1:6]), r[6], r[7])
+    def row_documents(self) -> dict[int, str]:
+        """The document id of every stored passage row."""
+        return dict(self._query(
+            "SELECT p.row, d.doc_id FROM passages p JOIN documents d USING (version) WHERE d.removed IS NULL"
+        ))
+
+    def checksums(self) -> dict[str, str]:
+        return dict(self._query("SELECT doc_id, checksum FROM documents WHERE removed IS NULL"))
+
+    def write(
+        self,
+        revisions: Iterable[Revision] = (),
+        delete: Iterable[str] = (),
+        keep_only: set[str] | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> tuple[int, list[str]]:
+        """Apply one change in one transaction; returns (generation, ids deleted).
+
+        ``revisions`` replace documents of the same id; ``delete`` removes ids;
+        ``keep_only`` removes every other document; ``meta`` replaces settings and,
+        as a change of model or chunking invalidates them, removes every document first.
+        """
+        with self._write_lock:
+            connection = self._writer
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                generation = int(dict(connection.execute("SELECT key, value FROM meta")).get("generation", 0)) + 1
+                now = time.time()
+                remove = "UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL"
+                if meta is not None:
+                    connection.execute(remove, (generation, now))
+                    connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+                deleted = [
+                    doc_id for doc_id in delete
+                    if connection.execute(remove + " AND doc_id = ?", (generation, now, doc_id)).rowcount
+                ]
+                for revision in revisions:
+                    connection.execute(remove + " AND doc_id = ?", (generation, now, revision.document.doc_id))
+                    _insert(connection, revision, generation)
+                if keep_only is not None:
+                    live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
+                    gone = [(generation, now, i) for i in live if i not in keep_only]
+                    connection.executemany(remove + " AND doc_id = ?", gone)
+                connection.execute("DELETE FROM documents WHERE removed_at < ?", (now - RETAIN_SECONDS,))
+                connection.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return generation, deleted
 
     def close(self) -> None:
-        self._connection.close()
+        self._reader.close()
+        self._writer.close()
+
+
+def create_store(path: Path, meta: dict[str, str]) -> DocumentStore:
+    """A new, empty store at ``path`` with ``meta`` (model, dimension, chunking)."""
+    store = DocumentStore(path)
+    store.write(meta={"format_version": str(FORMAT_VERSION), "store_id": uuid.uuid4().hex, **meta})
+    return store
+
+
+def _insert(connection: sqlite3.Connection, revision: Revision, generation: int) -> None:
+    d = revision.document
+    (version,), = connection.execute(
+        "INSERT INTO documents (doc_id, title, source, text, metadata, checksum, added) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING version",
+        (d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False), checksum(d), generation),
+    )
+    vectors = np.ascontiguousarray(revision.vectors, dtype=np.float32)
+    connection.executemany(
+        'INSERT INTO passages (version, ordinal, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
+        ((version, p.ordinal, p.start, p.end, v.tobytes()) for p, v in zip(revision.passages, vectors)),
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+def _batches(rows: list[int]) -> Iterator[list[int]]:
+    for first in range(0, len(rows), _BATCH):
+        yield rows[first : first + _BATCH]

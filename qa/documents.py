@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Document:
-    """A document's extracted text and where it came from."""
+    """A document's extracted text, where it came from, and the caller's own fields."""
 
     doc_id: str
     title: str
     source: str
     text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

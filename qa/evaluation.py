@@ -17,9 +17,9 @@ from qa.beir import Dataset
 from qa.chunking import ChunkSettings
 from qa.embedding import Embedder
 from qa.fusion import Ranking
-from qa.index import FORMAT_VERSION, Index, current_generation
-from qa.ingest import index_documents
-from qa.lexical import LexicalSettings
+from qa.database import FORMAT_VERSION
+from qa.index import Index
+from qa.ingest import index_meta, store_documents
 from qa.metrics import ranking_metrics
 from qa.search import Searcher, SearchRequest
 from qa.tokens import terms
@@ -49,26 +49,16 @@ class ModeReport:
 
 def eval_index_path(cache: Path, folder: Path, model: str, settings: ChunkSettings) -> Path:
     """Where the index of ``folder``'s corpus is cached for these settings."""
-    corpus = (folder / "corpus.jsonl").stat()
-    key = json.dumps([str(folder.resolve()), corpus.st_size, corpus.st_mtime_ns, model,
-                      settings.as_dict(), FORMAT_VERSION])
+    key = json.dumps([str(folder.resolve()), model, settings.as_dict(), FORMAT_VERSION])
     return cache / f"{folder.resolve().name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
 def open_eval_index(dataset: Dataset, root: Path, embedder: Embedder, settings: ChunkSettings,
                     progress: bool) -> Index:
-    """The cached index of the dataset's corpus, built first if there is none.
-
-    BM25 is derived from the passages, so a change of lexical settings re-publishes
-    the cached index with its vectors kept rather than embedding the corpus again.
-    """
-    if current_generation(root) is None:
-        index_documents(dataset.documents, root, embedder, settings, replace=True, progress=progress)
-    index = Index.open(root, model=embedder.name)
-    if index.manifest.lexical != LexicalSettings().as_dict():
-        index.store.close()
-        index_documents([], root, embedder, settings, progress=progress)
-        index = Index.open(root, model=embedder.name)
+    """The cached index of the dataset's corpus, embedding only documents it lacks."""
+    index = Index.open_for_writing(root, index_meta(embedder, settings))
+    store_documents(index, embedder, dataset.documents, replace=True, progress=progress)
+    index.save()
     return index
 
 
@@ -95,7 +85,7 @@ def evaluate(searcher: Searcher, dataset: Dataset, mode: str, depth: int = 100,
     API would give it, is computed for the first result only.
     """
     started = time.perf_counter()
-    row_document = {r.row: r.passage.doc_id for r in searcher.index.store.passage_rows()}
+    row_document = searcher.index.store.row_documents()
     ids = list(dataset.queries)
     totals: dict[str, float] = {}
     hits = judged = 0

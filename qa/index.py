@@ -1,189 +1,246 @@
-"""An index directory: immutable generations, one of them current.
+"""An index directory: the document store and the search indexes derived from it.
 
 Layout of ``index/<name>/``::
 
-    CURRENT          name of the live generation, replaced atomically
-    gen-<stamp>/     manifest.json, documents.sqlite, vectors.faiss, lexical/
+    documents.sqlite        documents, passages and vectors: the source of truth
+    derived/gen-<N>/        FAISS and BM25 as of store generation N, with snapshot.json
 
-A new generation is written under a temporary name, renamed into place, and only
-then named in ``CURRENT``; a crash at any point leaves the previous one whole.
+The derived files only save time at start-up. Whatever they hold is brought up to
+the store's generation by comparing passage rows, and rebuilt from the store when
+missing, damaged or built with other settings. A search takes one ``Snapshot`` and
+uses it throughout, so a write that lands meanwhile is seen whole or not at all.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
+import logging
 import os
 import shutil
+import threading
 import time
 import uuid
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from qa.database import DocumentStore, write_database
-from qa.documents import Document, Passage
+from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, create_store
 from qa.errors import IndexUnavailable
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.vector_store import VectorStore
 
-FORMAT_VERSION = 1
-CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
 DATABASE = "documents.sqlite"
-VECTORS = "vectors.faiss"
-LEXICAL = "lexical"
+DERIVED = "derived"
+SNAPSHOT = "snapshot.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """What a generation holds and how it was built, enough to load it again."""
+class Snapshot:
+    """Search indexes of one store generation; position ``i`` in both is passage ``rows[i]``."""
 
-    format_version: int
-    model: str
-    dimension: int
-    chunking: dict[str, int]
-    lexical: dict[str, float | bool]
-    documents: int
-    passages: int
-    created_at: str
-
-    @classmethod
-    def read(cls, path: Path) -> "Manifest":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise IndexUnavailable(f"cannot read index manifest {path}: {error}") from error
-        if data.get("format_version") != FORMAT_VERSION:
-            raise IndexUnavailable(
-                f"index {path.parent} has format version {data.get('format_version')!r}; "
-                f"this version of qa reads {FORMAT_VERSION}. Rebuild it with `qa ingest --replace`.",
-                code="index_format",
-            )
-        try:
-            return cls(**{field: data[field] for field in cls.__dataclass_fields__})
-        except KeyError as error:
-            raise IndexUnavailable(f"index manifest {path} lacks {error}") from error
-
-    def write(self, path: Path) -> None:
-        _write_durably(path, json.dumps(asdict(self), indent=2) + "\n")
-
-
-@dataclass
-class Index:
-    """One opened generation: the documents database and both search indexes."""
-
-    root: Path
-    manifest: Manifest
-    store: DocumentStore
+    generation: int
+    rows: np.ndarray
     vectors: VectorStore
     lexical: LexicalIndex
+    documents: int
+
+    @classmethod
+    def empty(cls, dimension: int, settings: LexicalSettings) -> "Snapshot":
+        return cls(0, np.zeros(0, np.int64), VectorStore.build(np.zeros((0, dimension), np.float32)),
+                   LexicalIndex.empty(settings), 0)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def updated(self, live: LiveRows, store: DocumentStore) -> "Snapshot":
+        """This snapshot brought to ``live``: rows gone are dropped, new rows read from the store."""
+        keep = np.isin(self.rows, live.rows)
+        new = np.setdiff1d(live.rows, self.rows, assume_unique=True)
+        records = store.passages(new)
+        vectors = store.vectors(list(records), self.vectors.dimension)
+        new = np.array([r for r in new if r in records and r in vectors], dtype=np.int64)
+        added = np.stack([vectors[r] for r in new]) if len(new) else np.zeros((0, self.vectors.dimension), np.float32)
+        settings = self.lexical.settings
+        return Snapshot(
+            generation=live.generation,
+            rows=np.concatenate([self.rows[keep], new]),
+            vectors=VectorStore.build(np.vstack([self.vectors.vectors()[keep], added])),
+            lexical=self.lexical.updated(
+                keep, [passage_terms(records[r].passage.text, records[r].title, settings) for r in new]
+            ),
+            documents=live.documents,
+        )
+
+    def save(self, directory: Path, store_id: str) -> None:
+        directory.mkdir(parents=True)
+        np.save(directory / "rows.npy", self.rows)
+        self.vectors.save(directory / "vectors.faiss")
+        self.lexical.save(directory / "lexical.npz")
+        description = {"store_id": store_id, "generation": self.generation, "passages": len(self),
+                       "documents": self.documents, "lexical": self.lexical.settings.as_dict()}
+        (directory / SNAPSHOT).write_text(json.dumps(description) + "\n")
+        for path in directory.iterdir():
+            _fsync(path)
+        _fsync(directory)
+
+    @classmethod
+    def load(cls, directory: Path, store_id: str, settings: LexicalSettings) -> "Snapshot":
+        description = json.loads((directory / SNAPSHOT).read_text())
+        if description["store_id"] != store_id or description["lexical"] != settings.as_dict():
+            raise ValueError("built from another store or with other BM25 settings")
+        snapshot = cls(
+            generation=description["generation"],
+            rows=np.load(directory / "rows.npy", allow_pickle=False),
+            vectors=VectorStore.load(directory / "vectors.faiss"),
+            lexical=LexicalIndex.load(directory / "lexical.npz", settings),
+            documents=description["documents"],
+        )
+        if not len(snapshot.rows) == len(snapshot.vectors) == len(snapshot.lexical) == description["passages"]:
+            raise ValueError("its parts hold different numbers of passages")
+        return snapshot
+
+
+class Index:
+    """An opened index: its store, and the snapshot searches use, kept current."""
+
+    def __init__(self, root: Path, store: DocumentStore, lexical: LexicalSettings = LexicalSettings()) -> None:
+        self.root = root
+        self.store = store
+        meta = store.meta()
+        self.store_id = meta["store_id"]
+        self.model = meta["model"]
+        self.dimension = int(meta["dimension"])
+        self.chunking = json.loads(meta["chunking"])
+        self._lexical = lexical
+        self._refreshing = threading.Lock()
+        self._snapshot = self._load_derived()
+        self._saved_generation = self._snapshot.generation
+        self._saved_at = 0.0
+        self.refresh()
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> "Index":
-        """Open the current generation of ``root``; ``model`` must match, if given."""
-        generation = current_generation(root)
-        if generation is None:
+        """Open the index at ``root`` for searching; ``model`` must match, if given."""
+        path = root / DATABASE
+        if not path.is_file():
             raise IndexUnavailable(
-                f"no index at {root}: build one with `qa ingest PATH --index {root}`",
-                code="index_missing",
+                f"no index at {root}: build one with `qa ingest PATH --index {root}`", code="index_missing"
             )
-        manifest = Manifest.read(generation / MANIFEST)
-        if model is not None and model != manifest.model:
+        store = _checked_store(path)
+        built_with = store.meta()["model"]
+        if model is not None and model != built_with:
+            store.close()
             raise IndexUnavailable(
-                f"index {root} was built with model {manifest.model!r}, not {model!r}; "
+                f"index {root} was built with model {built_with!r}, not {model!r}; "
                 f"query it with that model or rebuild it with `qa ingest --replace`",
                 code="index_model",
             )
-        index = cls(
-            root=root,
-            manifest=manifest,
-            store=DocumentStore(generation / DATABASE),
-            vectors=VectorStore.load(generation / VECTORS),
-            lexical=LexicalIndex.load(generation / LEXICAL),
+        return cls(root, store)
+
+    @classmethod
+    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False) -> "Index":
+        """Open or create the index at ``root`` to store documents made with ``meta``.
+
+        ``meta`` names the model, dimension and chunking; an existing index made with
+        others is refused unless ``replace``, which empties it in the same transaction.
+        """
+        path = root / DATABASE
+        if not path.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            return cls(root, create_store(path, meta))
+        store = _checked_store(path)
+        differs = {k: (store.meta().get(k), v) for k, v in meta.items() if store.meta().get(k) != v}
+        if differs and not replace:
+            store.close()
+            raise IndexUnavailable(
+                f"index {root} was built with other settings {differs}; ingest with --replace to rebuild it",
+                code="index_settings",
+            )
+        if differs:  # a new store id: snapshots derived from the old contents no longer apply
+            store.write(meta={**meta, "store_id": uuid.uuid4().hex})
+        return cls(root, store)
+
+    def snapshot(self) -> Snapshot:
+        """The newest snapshot; brought up to date first when another writer moved the store on."""
+        snapshot = self._snapshot
+        if self.store.generation() != snapshot.generation and self._refreshing.acquire(blocking=False):
+            try:
+                snapshot = self._update()
+            finally:
+                self._refreshing.release()
+        return snapshot
+
+    def refresh(self) -> Snapshot:
+        """Bring the snapshot up to the store's generation now, waiting for any other refresh."""
+        with self._refreshing:
+            return self._update()
+
+    def _update(self) -> Snapshot:
+        live = self.store.live_rows()
+        if live.meta.get("store_id") != self.store_id or live.meta.get("model") != self.model:
+            raise IndexUnavailable(f"index {self.root} was rebuilt with other settings; restart to serve it",
+                                   code="index_settings")
+        if live.generation != self._snapshot.generation:
+            self._snapshot = self._snapshot.updated(live, self.store)
+        return self._snapshot
+
+    def save(self) -> None:
+        """Write the current snapshot beside the store so the next start is quick."""
+        snapshot = self._snapshot
+        derived = self.root / DERIVED
+        target = derived / f"gen-{snapshot.generation}"
+        if not target.exists():
+            staging = derived / f".tmp-{uuid.uuid4().hex}"
+            snapshot.save(staging, self.store_id)
+            try:
+                os.rename(staging, target)
+            except OSError:  # another process saved this generation first
+                shutil.rmtree(staging, ignore_errors=True)
+            _fsync(derived)
+        self._saved_generation, self._saved_at = snapshot.generation, time.monotonic()
+        for entry in derived.iterdir():
+            abandoned = entry.name.startswith(".tmp-") and time.time() - entry.stat().st_mtime > 3600
+            if abandoned or 0 <= _generation_of(entry) < snapshot.generation:
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def save_every(self, seconds: float) -> None:
+        """``save`` unless the derived files were written less than ``seconds`` ago."""
+        if self._snapshot.generation != self._saved_generation and time.monotonic() - self._saved_at > seconds:
+            self.save()
+
+    def _load_derived(self) -> Snapshot:
+        """The newest derived snapshot on disk that is usable, else an empty one."""
+        derived = self.root / DERIVED
+        candidates = sorted(derived.glob("gen-*"), key=_generation_of, reverse=True) if derived.is_dir() else []
+        for directory in candidates:
+            try:
+                return Snapshot.load(directory, self.store_id, self._lexical)
+            except Exception as error:  # a damaged or foreign snapshot is rebuilt, never trusted
+                log.warning("ignoring derived index %s: %s", directory, error)
+        return Snapshot.empty(self.dimension, self._lexical)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _checked_store(path: Path) -> DocumentStore:
+    store = DocumentStore(path)
+    version = store.meta().get("format_version")
+    if version != str(FORMAT_VERSION):
+        store.close()
+        raise IndexUnavailable(
+            f"index {path.parent} has format version {version!r}; this version of qa reads {FORMAT_VERSION}. "
+            f"Rebuild it with `qa ingest --replace`.",
+            code="index_format",
         )
-        index._check_counts()
-        return index
-
-    def _check_counts(self) -> None:
-        documents, passages = self.store.counts()
-        found = {
-            "manifest": (self.manifest.documents, self.manifest.passages),
-            "database": (documents, passages),
-            "vectors": (self.manifest.documents, len(self.vectors)),
-            "lexical": (self.manifest.documents, len(self.lexical)),
-        }
-        if len(set(found.values())) != 1 or self.vectors.dimension != self.manifest.dimension:
-            raise IndexUnavailable(f"index {self.root} is inconsistent: {found}", code="index_corrupt")
+    return store
 
 
-def current_generation(root: Path) -> Path | None:
-    try:
-        name = (root / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    generation = root / name
-    if not name or "/" in name or not generation.is_dir():
-        raise IndexUnavailable(f"index {root} names a missing generation {name!r}", code="index_corrupt")
-    return generation
-
-
-@contextmanager
-def write_lock(root: Path) -> Iterator[None]:
-    """Hold the index's writer lock: one ingest at a time."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexUnavailable(f"another process is writing index {root}", code="index_busy") from None
-        yield
-
-
-def publish(
-    root: Path,
-    manifest: Manifest,
-    documents: list[Document],
-    passages: list[Passage],
-    vectors: np.ndarray,
-) -> Path:
-    """Write a new generation and make it current; call under ``write_lock``."""
-    name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    staging = root / f".{name}.tmp"
-    staging.mkdir(parents=True)
-    write_database(staging / DATABASE, documents, passages)
-    VectorStore.build(vectors).save(staging / VECTORS)
-    settings = LexicalSettings(**manifest.lexical)
-    titles = {d.doc_id: d.title for d in documents}
-    lexical = LexicalIndex.build([passage_terms(p.text, titles[p.doc_id], settings) for p in passages], settings)
-    lexical.save(staging / LEXICAL)
-    manifest.write(staging / MANIFEST)
-    _fsync_tree(staging)
-    os.rename(staging, root / name)
-    _fsync(root)
-    _write_durably(root / CURRENT, name + "\n")
-    _remove_other_generations(root, keep=name)
-    return root / name
-
-
-def _remove_other_generations(root: Path, keep: str) -> None:
-    for entry in root.iterdir():
-        if entry.is_dir() and entry.name != keep and entry.name.lstrip(".").startswith("gen-"):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
-def _write_durably(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a reader sees the old or new file, whole."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync(path.parent)
+def _generation_of(path: Path) -> int:
+    prefix, _, number = path.name.partition("-")
+    return int(number) if prefix == "gen" and number.isdigit() else -1
 
 
 def _fsync(path: Path) -> None:
@@ -192,9 +249,3 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in sorted(directory.rglob("*"), reverse=True):
-        _fsync(path)
-    _fsync(directory)

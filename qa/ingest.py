@@ -1,49 +1,49 @@
-"""Files to a new index generation: read, chunk, embed, publish.
+"""Documents into the store: read, chunk, embed, write, and bring the search indexes up.
 
-Ingest upserts: documents already in the index whose ids are not being ingested
-are carried over with their vectors; a document ingested again is replaced whole.
+Ingest upserts by document id. A document whose stored copy is identical is left
+alone; any other is replaced whole in one transaction, so a crash at any moment
+leaves each document wholly old or wholly new. Large ingests are written in batches,
+and running the same ingest again after a crash carries on where it stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
-import numpy as np
 from tqdm import tqdm
 
 from qa.chunking import ChunkSettings, chunk_document
-from qa.documents import Document, Passage
+from qa.database import Revision, checksum
+from qa.documents import Document
 from qa.embedding import Embedder
-from qa.errors import IndexUnavailable, InvalidInput, UnreadableFile
-from qa.index import FORMAT_VERSION, Index, Manifest, current_generation, publish, write_lock
-from qa.lexical import LexicalSettings
+from qa.errors import InvalidInput, UnreadableFile
+from qa.index import Index
 from qa.readers import find_files, read_document
+
+BATCH_PASSAGES = 512
 
 
 @dataclass
 class IngestReport:
-    """What one ingest did."""
+    """What one ingest did, and what the index holds after it."""
 
     index: Path
-    ingested: list[str] = field(default_factory=list)
+    stored: dict[str, int] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     documents: int = 0
     passages: int = 0
     seconds: float = 0.0
 
 
-@dataclass
-class _Contents:
-    documents: list[Document]
-    passages: list[Passage]
-    vectors: np.ndarray
-
-    @classmethod
-    def empty(cls, dimension: int) -> "_Contents":
-        return cls([], [], np.zeros((0, dimension), np.float32))
+def index_meta(embedder: Embedder, settings: ChunkSettings) -> dict[str, str]:
+    """The settings an index's vectors and passages depend on."""
+    return {"model": embedder.name, "dimension": str(embedder.dimension), "chunking": json.dumps(settings.as_dict())}
 
 
 def read_documents(paths: Iterable[Path], progress: bool = False) -> tuple[list[Document], list[str]]:
@@ -72,76 +72,74 @@ def ingest(
     settings: ChunkSettings = ChunkSettings(),
     replace: bool = False,
     progress: bool = False,
+    doc_id: str | None = None,
 ) -> IngestReport:
-    """Index the files under ``paths`` into ``root``; ``replace`` drops everything else."""
+    """Index the files under ``paths`` into ``root``; ``replace`` drops everything else.
+
+    ``doc_id`` names the one file ingested, instead of its path."""
     started = time.perf_counter()
     documents, skipped = read_documents([Path(p) for p in paths], progress)
     if not documents:
         raise InvalidInput("no readable documents to ingest; the index is unchanged", code="nothing_to_ingest")
-    report = index_documents(documents, root, embedder, settings, replace, progress)
+    if doc_id is not None:
+        if len(documents) != 1:
+            raise InvalidInput("--id names one document; give exactly one file", code="invalid_id")
+        documents = [dataclasses.replace(documents[0], doc_id=doc_id)]
+    index = Index.open_for_writing(root, index_meta(embedder, settings), replace)
+    try:
+        report = store_documents(index, embedder, documents, replace=replace, progress=progress)
+        index.save()
+    finally:
+        index.close()
     report.skipped = skipped
     report.seconds = time.perf_counter() - started
     return report
 
 
-def index_documents(
-    documents: list[Document],
-    root: Path,
-    embedder: Embedder,
-    settings: ChunkSettings = ChunkSettings(),
-    replace: bool = False,
-    progress: bool = False,
+def store_documents(
+    index: Index, embedder: Embedder, documents: list[Document], replace: bool = False, progress: bool = False
 ) -> IngestReport:
-    """Index ``documents`` (already read) into ``root``, as ``ingest`` does for files."""
+    """Upsert ``documents`` (already read) into ``index``; ``replace`` deletes all others."""
     started = time.perf_counter()
-    with write_lock(root):
-        kept = _Contents.empty(embedder.dimension)
-        if not replace:
-            kept = _carry_over(root, embedder, settings, {d.doc_id for d in documents})
-        passages = [p for d in documents for p in chunk_document(d, settings)]
-        vectors = embedder.encode([p.text for p in passages], progress=progress)
-        contents = _Contents(kept.documents + documents, kept.passages + passages, np.vstack([kept.vectors, vectors]))
-        publish(root, _manifest(embedder, settings, contents), contents.documents, contents.passages, contents.vectors)
-    return IngestReport(
-        index=root,
-        ingested=[d.doc_id for d in documents],
-        documents=len(contents.documents),
-        passages=len(contents.passages),
-        seconds=time.perf_counter() - started,
-    )
+    settings = ChunkSettings(**index.chunking)
+    stored = index.store.checksums()
+    changed = [d for d in documents if stored.get(d.doc_id) != checksum(d)]
+    unchanged = {d.doc_id for d in documents} - {d.doc_id for d in changed}
+    report = IngestReport(index=index.root, unchanged=sorted(unchanged))
+    with tqdm(total=len(changed), desc="embedding", unit="doc", disable=not progress) as bar:
+        for batch in _batches(changed, settings):
+            vectors = embedder.encode([p.text for _, passages in batch for p in passages])
+            revisions, first = [], 0
+            for document, passages in batch:
+                revisions.append(Revision(document, passages, vectors[first : first + len(passages)]))
+                first += len(passages)
+            index.store.write(revisions)
+            report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
+            bar.update(len(batch))
+    if replace:
+        index.store.write(keep_only={d.doc_id for d in documents})
+    snapshot = index.refresh()
+    report.documents, report.passages = snapshot.documents, len(snapshot)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
-def _carry_over(root: Path, embedder: Embedder, settings: ChunkSettings, replaced: set[str]) -> _Contents:
-    """The current index's documents, passages and vectors, less ``replaced`` ids."""
-    empty = _Contents.empty(embedder.dimension)
-    if current_generation(root) is None:
-        return empty
-    try:
-        index = Index.open(root, model=embedder.name)
-    except IndexUnavailable as error:
-        raise IndexUnavailable(f"{error.message}. To start over, ingest with --replace.", code=error.code) from error
-    if index.manifest.chunking != settings.as_dict():
-        raise IndexUnavailable(
-            f"index {root} was chunked with {index.manifest.chunking}; ingest with --replace to re-chunk",
-            code="index_chunking",
-        )
-    try:
-        records = [r for r in index.store.passage_rows() if r.passage.doc_id not in replaced]
-        documents = [d for d in index.store.documents() if d.doc_id not in replaced]
-        vectors = index.vectors.vectors()[[r.row for r in records]] if records else empty.vectors
-    finally:
-        index.store.close()
-    return _Contents(documents, [r.passage for r in records], vectors)
+def delete_documents(index: Index, doc_ids: list[str]) -> list[str]:
+    """Remove ``doc_ids`` from ``index``; returns those it held."""
+    _, deleted = index.store.write(delete=doc_ids)
+    index.refresh()
+    return deleted
 
 
-def _manifest(embedder: Embedder, settings: ChunkSettings, contents: _Contents) -> Manifest:
-    return Manifest(
-        format_version=FORMAT_VERSION,
-        model=embedder.name,
-        dimension=embedder.dimension,
-        chunking=settings.as_dict(),
-        lexical=LexicalSettings().as_dict(),
-        documents=len(contents.documents),
-        passages=len(contents.passages),
-        created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    )
+def _batches(documents: list[Document], settings: ChunkSettings) -> Iterator[list[tuple[Document, list]]]:
+    """Documents with their passages, in groups of about ``BATCH_PASSAGES`` passages."""
+    batch, size = [], 0
+    for document in documents:
+        passages = chunk_document(document, settings)
+        batch.append((document, passages))
+        size += len(passages)
+        if size >= BATCH_PASSAGES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch

@@ -1,4 +1,9 @@
-"""BM25 over passage terms with bm25s, saved without pickle."""
+"""BM25 over passage terms, kept as term counts so passages can come and go.
+
+Scores are Lucene's BM25 (as Pyserini and bm25s compute it). The counts are a
+sparse matrix (passage positions x vocabulary); an index drops passages and takes
+new ones without reading the others again, and is saved as plain arrays (no pickle).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,15 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import bm25s
 import numpy as np
+from scipy import sparse
 
 from qa.tokens import terms
 
 
 @dataclass(frozen=True)
 class LexicalSettings:
-    """How passages are scored by BM25; recorded in each index's manifest.
+    """How passages are scored by BM25; recorded with each derived index.
 
     Chosen on SciFact train and SQuAD-dev (docs/EVALUATION.md): Pyserini's k1 and b,
     and the document's title counted in every passage, as a title field would be.
@@ -37,51 +42,100 @@ def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSett
 
 
 class LexicalIndex:
-    """BM25 scores of passages (rows) for a list of query terms."""
+    """BM25 scores of passage positions for a list of query terms."""
 
-    def __init__(self, retriever: bm25s.BM25) -> None:
-        self._bm25 = retriever
-        self._vocab: dict[str, int] = retriever.vocab_dict
-        indptr = retriever.scores["indptr"]
-        self._document_frequency = np.diff(indptr)
-        self._rows = int(retriever.scores["num_docs"])
+    def __init__(self, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings) -> None:
+        self.settings = settings
+        self._vocabulary = vocabulary
+        self._columns = {term: column for column, term in enumerate(vocabulary)}
+        self._counts = counts
+        self._document_frequency = np.bincount(counts.indices, minlength=len(vocabulary))
+        self._weights = self._bm25_weights().tocsc()
 
     @classmethod
     def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> "LexicalIndex":
-        retriever = bm25s.BM25(k1=settings.k1, b=settings.b)
-        # An empty passage still needs a row; an empty token keeps bm25s happy.
-        retriever.index([t or [""] for t in passage_terms], show_progress=False)
-        return cls(retriever)
+        return cls.empty(settings).updated(np.zeros(0, dtype=bool), passage_terms)
 
     @classmethod
-    def load(cls, directory: Path) -> "LexicalIndex":
-        return cls(bm25s.BM25.load(str(directory), allow_pickle=False, show_progress=False))
+    def empty(cls, settings: LexicalSettings = LexicalSettings()) -> "LexicalIndex":
+        return cls([], sparse.csr_matrix((0, 0), dtype=np.int32), settings)
 
-    def save(self, directory: Path) -> None:
-        self._bm25.save(str(directory), allow_pickle=False, show_progress=False)
+    def updated(self, keep: np.ndarray, added: list[list[str]]) -> "LexicalIndex":
+        """A new index of the positions where ``keep`` is true, then ``added`` passages."""
+        columns = dict(self._columns)
+        indptr, indices, counts = [0], [], []
+        for words in added:
+            ids, tally = np.unique([columns.setdefault(w, len(columns)) for w in words], return_counts=True)
+            indices.append(ids)
+            counts.append(tally)
+            indptr.append(indptr[-1] + len(ids))
+        width = len(columns)
+        kept = self._counts[np.flatnonzero(keep)]
+        kept.resize((kept.shape[0], width))
+        new = sparse.csr_matrix(
+            (np.concatenate(counts or [[]]).astype(np.int32), np.concatenate(indices or [[]]).astype(np.int32), indptr),
+            shape=(len(added), width),
+        )
+        return LexicalIndex(list(columns), sparse.vstack([kept, new], format="csr", dtype=np.int32), self.settings)
+
+    def _bm25_weights(self) -> sparse.csr_matrix:
+        counts = self._counts
+        rows = counts.shape[0]
+        lengths = np.asarray(counts.sum(axis=1)).ravel()
+        average = lengths.mean() if rows and lengths.mean() > 0 else 1.0
+        df = self._document_frequency
+        idf = np.log(1 + (rows - df + 0.5) / (df + 0.5))
+        tf = counts.data.astype(np.float64)
+        length = np.repeat(lengths, np.diff(counts.indptr))
+        k1, b = self.settings.k1, self.settings.b
+        weights = idf[counts.indices] * tf / (tf + k1 * (1 - b + b * length / average))
+        return sparse.csr_matrix((weights.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
+
+    @classmethod
+    def load(cls, path: Path, settings: LexicalSettings) -> "LexicalIndex":
+        with np.load(path, allow_pickle=False) as arrays:
+            counts = sparse.csr_matrix(
+                (arrays["counts"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
+            )
+            return cls(arrays["vocabulary"].tolist(), counts, settings)
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as handle:
+            np.savez(
+                handle,
+                vocabulary=np.array(self._vocabulary, dtype=str),
+                counts=self._counts.data, indices=self._counts.indices, indptr=self._counts.indptr,
+                shape=np.array(self._counts.shape),
+            )
 
     def __len__(self) -> int:
-        return self._rows
+        return self._counts.shape[0]
 
     def known(self, terms: list[str]) -> list[str]:
-        return [t for t in terms if t and t in self._vocab]
+        return [t for t in terms if t in self._columns]
 
     def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, rows) with a positive score, best first."""
-        query = self.known(terms)
-        if not query:
+        """Top ``k`` (scores, positions) with a positive score, best first.
+
+        A term repeated in the question counts each time, as in bm25s."""
+        columns = [self._columns[t] for t in self.known(terms)]
+        if not columns or not len(self):
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        scores = self._bm25.get_scores(query)
+        weights = self._weights
+        spans = [slice(weights.indptr[c], weights.indptr[c + 1]) for c in columns]
+        positions = np.concatenate([weights.indices[s] for s in spans])
+        values = np.concatenate([weights.data[s] for s in spans])
+        scores = np.bincount(positions, weights=values, minlength=len(self)).astype(np.float32)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
-        return scores[top].astype(np.float32), top.astype(np.int64)
+        return scores[top], top.astype(np.int64)
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of ``term`` (0 for an unknown term)."""
-        column = self._vocab.get(term)
+        column = self._columns.get(term)
         if column is None:
             return 0.0
         df = int(self._document_frequency[column])
-        return math.log(1 + (self._rows - df + 0.5) / (df + 0.5))
+        return math.log(1 + (len(self) - df + 0.5) / (df + 0.5))

@@ -18,7 +18,7 @@ from qa.answer import answer_span
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
 from qa.fusion import Fusion, Ranking, fuse
-from qa.index import Index
+from qa.index import Index, Snapshot
 from qa.tokens import terms
 
 MODES = ("hybrid", "dense", "lexical")
@@ -98,7 +98,7 @@ class Searcher:
     def open(cls, root: Path, model: str | None = None) -> "Searcher":
         """Open the index at ``root`` and load the model it was built with."""
         index = Index.open(root, model=model)
-        return cls(index, Embedder(index.manifest.model))
+        return cls(index, Embedder(index.model))
 
     def warm_up(self) -> None:
         """Run one search so the first real question does not pay the model's
@@ -112,8 +112,9 @@ class Searcher:
     def search_many(self, requests: list[SearchRequest]) -> list[dict[str, Any]]:
         """Response bodies for several questions, their embeddings computed in one batch."""
         started = time.perf_counter()
+        snapshot = self.index.snapshot()
         question_terms = [terms(r.query) for r in requests]
-        rankings = self.rank_many(requests, question_terms)
+        rankings = self.rank_many(requests, question_terms, snapshot)
         took_ms = round((time.perf_counter() - started) * 1000 / max(1, len(requests)), 2)
         return [
             {
@@ -121,32 +122,36 @@ class Searcher:
                 "k": request.k,
                 "mode": request.mode,
                 "took_ms": took_ms,
-                "results": self.results(ranking, words),
+                "results": self.results(ranking, words, snapshot),
             }
             for request, ranking, words in zip(requests, rankings, question_terms)
         ]
 
-    def rank_many(self, requests: list[SearchRequest], question_terms: list[list[str]]) -> list[Ranking]:
+    def rank_many(
+        self, requests: list[SearchRequest], question_terms: list[list[str]], snapshot: Snapshot | None = None
+    ) -> list[Ranking]:
         """Each request's top ``k`` passage rows with their scores."""
-        found = self.retrieve(requests, question_terms)
+        found = self.retrieve(requests, question_terms, snapshot or self.index.snapshot())
         return [self.rank(c, r.mode)[: r.k] for r, c in zip(requests, found)]
 
-    def retrieve(self, requests: list[SearchRequest], question_terms: list[list[str]]) -> list[Candidates]:
-        """Dense and lexical candidates for each request, as deep as its mode needs."""
+    def retrieve(
+        self, requests: list[SearchRequest], question_terms: list[list[str]], snapshot: Snapshot
+    ) -> list[Candidates]:
+        """Dense and lexical candidates (passage rows) for each request, as deep as its mode needs."""
         dense_wanted = [i for i, r in enumerate(requests) if r.mode != "lexical"]
         dense: dict[int, Ranking] = {}
-        if dense_wanted and len(self.index.vectors):
+        if dense_wanted and len(snapshot):
             vectors = self.embedder.encode([requests[i].query for i in dense_wanted])
             depth = max(self._depth(requests[i]) for i in dense_wanted)
-            scores, rows = self.index.vectors.search(vectors, depth)
-            for i, row_scores, row_ids in zip(dense_wanted, scores, rows):
-                dense[i] = [(int(r), float(s)) for r, s in zip(row_ids, row_scores) if r >= 0]
+            scores, positions = snapshot.vectors.search(vectors, depth)
+            for i, row_scores, row_positions in zip(dense_wanted, scores, positions):
+                dense[i] = [(int(snapshot.rows[p]), float(s)) for p, s in zip(row_positions, row_scores) if p >= 0]
         found = []
         for i, (request, words) in enumerate(zip(requests, question_terms)):
             lexical: Ranking = []
             if request.mode != "dense":
-                scores, rows = self.index.lexical.search(words, self._depth(request))
-                lexical = [(int(r), float(s)) for r, s in zip(rows, scores)]
+                scores, positions = snapshot.lexical.search(words, self._depth(request))
+                lexical = [(int(snapshot.rows[p]), float(s)) for p, s in zip(positions, scores)]
             found.append(Candidates(dense.get(i, [])[: self._depth(request)], lexical))
         return found
 
@@ -161,16 +166,21 @@ class Searcher:
             return candidates.lexical
         return fuse(candidates.dense, candidates.lexical, self.fusion)
 
-    def results(self, ranked: Ranking, question_terms: list[str]) -> list[dict[str, Any]]:
+    def results(
+        self, ranked: Ranking, question_terms: list[str], snapshot: Snapshot | None = None
+    ) -> list[dict[str, Any]]:
         """The API's result objects for ranked rows, each with its answer sentence."""
+        idf = (snapshot or self.index.snapshot()).lexical.idf
         records = self.index.store.passages([row for row, _ in ranked])
         results = []
-        for rank, (row, score) in enumerate(ranked, start=1):
-            record = records[row]
+        for row, score in ranked:
+            record = records.get(row)
+            if record is None:  # purged since this snapshot was taken: not a result any more
+                continue
             passage = record.passage
-            start, end = answer_span(passage.text, question_terms, self.index.lexical.idf)
+            start, end = answer_span(passage.text, question_terms, idf)
             results.append({
-                "rank": rank,
+                "rank": len(results) + 1,
                 "score": round(float(np.float32(score)), 6),
                 "passage_id": passage.passage_id,
                 "doc_id": passage.doc_id,

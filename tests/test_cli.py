@@ -38,4 +38,4 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
 
     nothing = qa("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "index"))
     assert nothing.returncode == 1 and "no readable documents" in nothing.stderr
-    assert not (tmp_path / "index" / "CURRENT").exists()
+    assert not (tmp_path / "index").exists()

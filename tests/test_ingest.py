@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa.errors import IndexUnavailable, InvalidInput
-from qa.index import CURRENT, MANIFEST, Index, current_generation
+from qa.database import DocumentStore
+from qa.index import DATABASE, DERIVED, Index
 from qa.ingest import ingest
 from qa.search import Searcher, SearchRequest
 
 from conftest import minimal_pdf
+
+
+def stored(index: Index) -> dict:
+    """Every stored document, by id."""
+    return {d["id"]: index.store.document(d["id"])[0] for d in index.store.documents()}
 
 
 @pytest.fixture
@@ -38,11 +45,11 @@ def corpus(tmp_path) -> Path:
 
 def test_every_format_is_indexed_and_a_broken_file_is_skipped_by_name(corpus, tmp_path, embedder):
     report = ingest([corpus], tmp_path / "index", embedder)
-    assert sorted(report.ingested) == ["docs/bees.md", "docs/glaciers.pdf", "docs/sub/page.html", "docs/volcano.txt"]
+    assert sorted(report.stored) == ["docs/bees.md", "docs/glaciers.pdf", "docs/sub/page.html", "docs/volcano.txt"]
     assert len(report.skipped) == 1 and "broken.pdf" in report.skipped[0]
 
     index = Index.open(tmp_path / "index")
-    documents = {d.doc_id: d for d in index.store.documents()}
+    documents = stored(index)
     assert documents["docs/bees.md"].title == "Honey bees"
     assert documents["docs/sub/page.html"].title == "Lighthouses"
     assert documents["docs/glaciers.pdf"].title == "Glaciers"
@@ -57,7 +64,7 @@ def test_every_format_is_indexed_and_a_broken_file_is_skipped_by_name(corpus, tm
 
 
 def test_seed_document_has_its_title_and_source(seed_index):
-    (document,) = Index.open(seed_index).store.documents()
+    (document,) = stored(Index.open(seed_index)).values()
     assert document.title == "Wagner Group withdraws from Mali"
     assert document.source == "cgtn.com"
     assert "Reference(s)" not in document.text
@@ -70,7 +77,7 @@ def test_ingest_again_replaces_a_document_and_keeps_the_others(corpus, tmp_path,
     report = ingest([corpus / "volcano.txt"], root, embedder)
     assert report.documents == 5  # four from the folder, plus the file known by its own name
     index = Index.open(root)
-    texts = {d.doc_id: d.text for d in index.store.documents()}
+    texts = {doc_id: d.text for doc_id, d in stored(index).items()}
     assert "Stromboli" in texts["volcano.txt"] and "Etna" in texts["docs/volcano.txt"]
     # carried-over vectors still belong to their passages
     etna = Searcher(index, embedder).search(SearchRequest.parse("ash cloud over Sicily", 1, "dense"))
@@ -78,7 +85,7 @@ def test_ingest_again_replaces_a_document_and_keeps_the_others(corpus, tmp_path,
 
     ingest([corpus], root, embedder, replace=True)
     replaced = Index.open(root)
-    assert "volcano.txt" not in {d.doc_id for d in replaced.store.documents()}
+    assert "volcano.txt" not in stored(replaced)
     stromboli = Searcher(replaced, embedder).search(SearchRequest.parse("Stromboli", 5, "lexical"))
     assert [r["doc_id"] for r in stromboli["results"]] == ["docs/volcano.txt"]
 
@@ -86,10 +93,10 @@ def test_ingest_again_replaces_a_document_and_keeps_the_others(corpus, tmp_path,
 def test_nothing_readable_is_an_error_and_changes_nothing(corpus, tmp_path, embedder):
     root = tmp_path / "index"
     ingest([corpus], root, embedder)
-    before = (root / CURRENT).read_text()
+    before = DocumentStore(root / DATABASE).generation()
     with pytest.raises(InvalidInput):
         ingest([corpus / "broken.pdf", tmp_path / "missing"], root, embedder)
-    assert (root / CURRENT).read_text() == before
+    assert DocumentStore(root / DATABASE).generation() == before
 
 
 class _FailingEmbedder:
@@ -105,12 +112,14 @@ class _FailingEmbedder:
 def test_a_failed_ingest_leaves_the_previous_index_whole(corpus, tmp_path, embedder):
     root = tmp_path / "index"
     ingest([corpus], root, embedder)
-    before = Index.open(root).manifest
+    before = Index.open(root)
     with pytest.raises(RuntimeError):
-        ingest([corpus / "bees.md"], root, _FailingEmbedder(embedder), replace=True)
+        (corpus / "bees.md").write_text("# Honey bees\n\nA queen bee can live for five years.\n")
+        ingest([corpus], root, _FailingEmbedder(embedder), replace=True)
     after = Index.open(root)
-    assert after.manifest == before
-    assert after.store.counts() == (before.documents, before.passages)
+    assert after.snapshot().generation == before.snapshot().generation
+    assert stored(after) == stored(before)
+    assert after.store.counts() == (4, len(after.snapshot()))
 
 
 def test_an_index_from_another_model_or_format_fails_clearly(seed_index, tmp_path):
@@ -118,21 +127,30 @@ def test_an_index_from_another_model_or_format_fails_clearly(seed_index, tmp_pat
         Index.open(seed_index, model="some-other-model")
 
     copy = tmp_path / "copy"
-    import shutil
-
     shutil.copytree(seed_index, copy)
-    manifest_path = current_generation(copy) / MANIFEST
-    manifest = json.loads(manifest_path.read_text())
-    manifest_path.write_text(json.dumps({**manifest, "format_version": 99}))
-    with pytest.raises(IndexUnavailable, match="format version 99"):
+    with sqlite3.connect(copy / DATABASE) as connection:
+        connection.execute("UPDATE meta SET value = '99' WHERE key = 'format_version'")
+    with pytest.raises(IndexUnavailable, match="format version '99'"):
         Index.open(copy)
 
-    manifest_path.write_text(json.dumps({**manifest, "passages": manifest["passages"] + 1}))
-    with pytest.raises(IndexUnavailable, match="inconsistent"):
+    (copy / DATABASE).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(IndexUnavailable, match="not a readable index database"):
         Index.open(copy)
 
     with pytest.raises(IndexUnavailable, match="no index"):
         Index.open(tmp_path / "nowhere")
+
+
+def test_damaged_derived_files_are_rebuilt_from_the_store(seed_index, tmp_path, embedder):
+    copy = tmp_path / "copy"
+    shutil.copytree(seed_index, copy)
+    (derived,) = (copy / DERIVED).iterdir()
+    (derived / "vectors.faiss").write_bytes(b"garbage")
+    (derived / "lexical.npz").unlink()
+    searcher = Searcher(Index.open(copy), embedder)
+    assert len(searcher.index.snapshot()) == 7
+    top = searcher.search(SearchRequest.parse("when did Wagner arrive in Mali?", 1, "hybrid"))
+    assert "December 2021" in top["results"][0]["answer"]["text"]
 
 
 def test_vectors_are_unit_length(embedder):

@@ -1,4 +1,8 @@
-from qa.lexical import LexicalIndex
+import math
+
+import numpy as np
+
+from qa.lexical import LexicalIndex, LexicalSettings
 from qa.tokens import terms
 
 
@@ -12,8 +16,8 @@ def test_stemmed_terms_match_and_unknown_terms_find_nothing():
 
 def test_rare_terms_weigh_more(tmp_path):
     index = LexicalIndex.build([terms("mali coup"), terms("mali troops"), terms("mali army")])
-    index.save(tmp_path / "lex")
-    loaded = LexicalIndex.load(tmp_path / "lex")
+    index.save(tmp_path / "lex.npz")
+    loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
     assert loaded.idf("coup") > loaded.idf("mali") > 0
     assert loaded.idf("unknown") == 0
     assert len(loaded) == 3
@@ -34,3 +38,50 @@ def test_a_later_passage_is_found_by_its_documents_title():
     passages = [("Workers live six weeks in summer.", "Honey bees"), ("Drones do not sting.", "Wasps")]
     index = LexicalIndex.build([passage_terms(text, title) for text, title in passages])
     assert index.search(terms("honey"), 5)[1].tolist() == [0]
+
+
+PASSAGES = [
+    "Wagner arrived in Mali in December 2021 after a coup.",
+    "The Africa Corps replaces Wagner in Mali and Mali's army.",
+    "French troops left Mali; Wagner stayed.",
+    "Honey bees live six weeks in summer.",
+]
+
+
+def _brute_force_bm25(passages: list[list[str]], query: list[str], k1: float = 0.9, b: float = 0.4) -> list[float]:
+    """Lucene's BM25, written out term by term."""
+    average = sum(map(len, passages)) / len(passages)
+    scores = []
+    for words in passages:
+        score = 0.0
+        for term in query:
+            df = sum(term in p for p in passages)
+            tf = words.count(term)
+            if tf:
+                idf = math.log(1 + (len(passages) - df + 0.5) / (df + 0.5))
+                score += idf * tf / (tf + k1 * (1 - b + b * len(words) / average))
+        scores.append(score)
+    return scores
+
+
+def test_scores_are_lucene_bm25():
+    passages = [terms(p) for p in PASSAGES]
+    query = terms("when did Wagner reach Mali after the coup")
+    expected = _brute_force_bm25(passages, query)
+    scores, rows = LexicalIndex.build(passages).search(query, 10)
+    assert rows.tolist() == sorted((r for r in range(4) if expected[r] > 0), key=lambda r: -expected[r])
+    np.testing.assert_allclose(scores, [expected[r] for r in rows], rtol=1e-5)
+
+
+def test_an_updated_index_scores_as_one_built_afresh(tmp_path):
+    passages = [terms(p) for p in PASSAGES]
+    index = LexicalIndex.build(passages[:3])
+    updated = index.updated(np.array([True, False, True]), [passages[3], terms("Wagner left Mali in 2025")])
+    fresh = LexicalIndex.build([passages[0], passages[2], passages[3], terms("Wagner left Mali in 2025")])
+    for question in ["Wagner Mali", "coup", "bees", "2025", "Africa Corps"]:
+        for got, want in zip(updated.search(terms(question), 10), fresh.search(terms(question), 10)):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert updated.search(terms("Africa Corps"), 10)[1].tolist() == []  # only the dropped passage had them
+    updated.save(tmp_path / "lex.npz")
+    loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
+    assert loaded.search(terms("Wagner Mali"), 10)[1].tolist() == updated.search(terms("Wagner Mali"), 10)[1].tolist()

@@ -35,3 +35,34 @@ class UnreadableFile(QAError):
 
     code = "unreadable_file"
     status = 400
+
+
+class UnsupportedFile(UnreadableFile):
+    """A file of a type ingest does not read: binary data, an unknown format or encoding."""
+
+    code = "unsupported_file"
+    status = 415
+
+
+class Unauthorized(QAError):
+    """A request without the token its endpoint needs."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class ReadOnly(QAError):
+    """A write sent to a server started without a write token."""
+
+    code = "read_only"
+    status = 403
+
+
+class NotFound(QAError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(QAError):
+    code = "conflict"
+    status = 409

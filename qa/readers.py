@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
 from qa.documents import Document
-from qa.errors import UnreadableFile
+from qa.errors import UnreadableFile, UnsupportedFile
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -46,32 +46,42 @@ def find_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
 
 def read_document(path: Path, doc_id: str) -> Document:
     """Read one file; raises ``UnreadableFile`` naming the file and the reason."""
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise UnreadableFile(f"{path}: unsupported file type {suffix or '(none)'}")
     try:
         data = path.read_bytes()
     except OSError as error:
         raise UnreadableFile(f"{path}: {error.strerror or error}") from error
+    return parse_document(data, str(path), doc_id)
+
+
+def parse_document(data: bytes, name: str, doc_id: str) -> Document:
+    """The document in ``data``, a file called ``name`` (its suffix says the format).
+
+    ``name`` is only a label: it becomes the default title and source, never a path."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise UnsupportedFile(f"{name}: unsupported file type {suffix or '(none)'}; send one of {supported}")
+    if not data.strip():
+        raise UnreadableFile(f"{name}: the file is empty", code="empty_file")
     if suffix in PDF_SUFFIXES:
-        title, text = _read_pdf(path, data)
-        source = str(path)
+        title, text = _read_pdf(name, data)
+        source = name
     elif suffix in HTML_SUFFIXES:
-        title, text = html_text(_decode(path, data))
-        source = str(path)
+        title, text = html_text(_decode(name, data))
+        source = name
     else:
-        fields, text = _front_matter(_decode(path, data))
+        fields, text = _front_matter(_decode(name, data))
         heading = _MARKDOWN_HEADING.search(text) if suffix in {".md", ".markdown"} else None
         title = fields.get("title") or (heading.group(1) if heading else "")
-        source = fields.get("source") or str(path)
+        source = fields.get("source") or name
     if not text.strip():
-        raise UnreadableFile(f"{path}: no text found")
-    return Document(doc_id=doc_id, title=title or path.stem, source=source, text=text)
+        raise UnreadableFile(f"{name}: no text found", code="empty_file")
+    return Document(doc_id=doc_id, title=title or PurePosixPath(name).stem, source=source, text=text)
 
 
-def _decode(path: Path, data: bytes) -> str:
+def _decode(name: str, data: bytes) -> str:
     if b"\x00" in data:
-        raise UnreadableFile(f"{path}: binary data, not text")
+        raise UnsupportedFile(f"{name}: binary data, not text", code="binary_file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -79,7 +89,7 @@ def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError as error:
-        raise UnreadableFile(f"{path}: not UTF-8 or Windows-1252 text") from error
+        raise UnsupportedFile(f"{name}: not UTF-8 or Windows-1252 text", code="undecodable_text") from error
 
 
 def _front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -94,7 +104,7 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     return fields, text[match.end() :]
 
 
-def _read_pdf(path: Path, data: bytes) -> tuple[str, str]:
+def _read_pdf(name: str, data: bytes) -> tuple[str, str]:
     import io
 
     from pypdf import PdfReader
@@ -102,13 +112,13 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, str]:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableFile(f"{path}: encrypted PDF")
+            raise UnreadableFile(f"{name}: encrypted PDF")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or ""
     except UnreadableFile:
         raise
     except Exception as error:  # pypdf raises many kinds on a damaged file
-        raise UnreadableFile(f"{path}: not a readable PDF ({error})") from error
+        raise UnreadableFile(f"{name}: not a readable PDF ({error})") from error
     return str(title).strip(), "\n\n".join(p.strip() for p in pages if p.strip())
 
 

@@ -28,6 +28,9 @@ SETTINGS = (
     Setting("HOST", "127.0.0.1", "Address `qa serve` listens on."),
     Setting("PORT", 8000, "Port `qa serve` listens on."),
     Setting("THREADS", 8, "Worker threads of `qa serve`."),
+    Setting("API_TOKEN", None, "Bearer token the document API's writes require; without one the server is read-only."),
+    Setting("READ_TOKEN", None, "Bearer token searches, the page and document reads require; unset, reads are open."),
+    Setting("MAX_BODY_BYTES", 20 * 1024 * 1024, "Largest request body `qa serve` accepts (413 above it)."),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +13,24 @@ from werkzeug.exceptions import HTTPException
 from qa.errors import QAError
 from qa.search import Searcher
 from qa.settings import defaults
+from qa.web.auth import require_read
 
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | None = None) -> Flask:
     """Build the app; the model and index load once here, shared by all threads."""
     app = Flask(__name__)
-    app.config.from_mapping(defaults(), MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.from_mapping(defaults())
     app.config.from_prefixed_env("QA")
+    for secret in ("API_TOKEN", "READ_TOKEN"):  # a token is a string even when it looks like a number
+        if f"QA_{secret}" in os.environ:
+            app.config[secret] = os.environ[f"QA_{secret}"]
     if test_config:
         app.config.from_mapping(test_config)
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
+    if not app.config["API_TOKEN"]:
+        log.warning("QA_API_TOKEN is not set: the document API is read-only")
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     if searcher is None:
@@ -31,12 +38,20 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
         searcher.warm_up()
     app.extensions["qa.searcher"] = searcher
 
-    from qa.web import api, pages
+    from qa.web import api, documents, pages
 
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(documents.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.before_request(_require_read)
     _register_error_handlers(app)
     return app
+
+
+def _require_read() -> None:
+    """Every route but liveness and static files needs the read token, when one is set."""
+    if request.endpoint not in {"api.health", "static"}:
+        require_read()
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -46,7 +61,10 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(QAError)
     def qa_error(error: QAError):
-        return jsonify(error_body(error.code, error.message)), error.status
+        response = jsonify(error_body(error.code, error.message))
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="qa"'
+        return response, error.status
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -31,10 +31,13 @@ def search_post():
 @blueprint.get("/health")
 def health():
     index = searcher().index
+    snapshot = index.snapshot()
     return jsonify({
         "status": "ok",
-        "documents": index.manifest.documents,
-        "passages": index.manifest.passages,
-        "model": index.manifest.model,
+        "documents": snapshot.documents,
+        "passages": len(snapshot),
+        "model": index.model,
         "index": str(index.root),
+        "generation": snapshot.generation,
+        "writable": bool(current_app.config["API_TOKEN"]),
     })

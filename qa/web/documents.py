@@ -1,0 +1,184 @@
+"""The document API: list, read, add, replace and delete documents while serving.
+
+A document comes as JSON (``{"id"?, "title", "text", "source"?, "metadata"?}``) or as
+a multipart upload of one file (field ``file``; ``id``, ``title``, ``source`` and
+``metadata`` as optional form fields) in any format ``qa ingest`` reads. An upload's
+file name is only a label: nothing is ever opened by that name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+
+from qa.documents import Document
+from qa.errors import Conflict, InvalidInput, NotFound
+from qa.ingest import delete_documents, store_documents
+from qa.readers import parse_document
+from qa.web.api import searcher
+from qa.web.auth import require_write
+
+blueprint = Blueprint("documents", __name__, url_prefix="/api/documents")
+
+MAX_ID_CHARS = 512
+MAX_PAGE = 100
+SAVE_EVERY_SECONDS = 30.0
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@blueprint.get("")
+def list_documents():
+    offset = _whole_number("offset", 0, 0, 10**9)
+    limit = _whole_number("limit", 20, 1, MAX_PAGE)
+    index = searcher().index
+    total, _ = index.store.counts()
+    return jsonify({"total": total, "offset": offset, "limit": limit,
+                    "documents": index.store.documents(offset, limit)})
+
+
+@blueprint.get("/<path:doc_id>")
+def get_document(doc_id: str):
+    found = searcher().index.store.document(doc_id)
+    if found is None:
+        raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
+    document, passages = found
+    return jsonify({
+        **_summary(document, len(passages)),
+        "text": document.text,
+        "passages": [
+            {"passage_id": p.passage_id, "ordinal": p.ordinal, "start": p.start, "end": p.end, "text": p.text}
+            for p in passages
+        ],
+    })
+
+
+@blueprint.post("")
+def create_document():
+    require_write()
+    document = _document_from_request(None)
+    if searcher().index.store.document(document.doc_id) is not None:
+        raise Conflict(f"document {document.doc_id!r} exists; PUT /api/documents/<id> replaces it",
+                       code="document_exists")
+    return _store(document, 201)
+
+
+@blueprint.put("/<path:doc_id>")
+def replace_document(doc_id: str):
+    require_write()
+    existed = searcher().index.store.document(_checked_id(doc_id)) is not None
+    return _store(_document_from_request(doc_id), 200 if existed else 201)
+
+
+@blueprint.delete("/<path:doc_id>")
+def delete_document(doc_id: str):
+    require_write()
+    index = searcher().index
+    if not delete_documents(index, [doc_id]):
+        raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
+    index.save_every(SAVE_EVERY_SECONDS)
+    return jsonify({"id": doc_id, "deleted": True})
+
+
+def _store(document: Document, status: int):
+    found = searcher()
+    report = store_documents(found.index, found.embedder, [document])
+    found.index.save_every(SAVE_EVERY_SECONDS)
+    unchanged = document.doc_id in report.unchanged
+    if unchanged:  # identical to the stored copy, which keeps its passages
+        passages = len(found.index.store.document(document.doc_id)[1])
+    else:
+        passages = report.stored[document.doc_id]
+    response = jsonify({**_summary(document, passages), "unchanged": unchanged})
+    response.status_code = status
+    response.headers["Location"] = url_for("documents.get_document", doc_id=document.doc_id)
+    return response
+
+
+def _summary(document: Document, passages: int) -> dict[str, Any]:
+    return {"id": document.doc_id, "title": document.title, "source": document.source,
+            "metadata": document.metadata, "passages": passages}
+
+
+def _document_from_request(doc_id: str | None) -> Document:
+    """The document a POST or PUT body describes; ``doc_id`` (from the URL) wins over the body's."""
+    if request.mimetype == "multipart/form-data":
+        return _document_from_upload(doc_id)
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput('the body must be a JSON object such as {"title": "...", "text": "..."} '
+                           "or a multipart upload with a file field", code="invalid_json")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("text is required: a non-empty string", code="invalid_document")
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidInput("title is required: a non-empty string", code="invalid_document")
+    return Document(
+        doc_id=_checked_id(doc_id or body.get("id") or uuid.uuid4().hex),
+        title=title.strip(),
+        source=_optional_string(body, "source"),
+        text=text,
+        metadata=_metadata(body.get("metadata")),
+    )
+
+
+def _document_from_upload(doc_id: str | None) -> Document:
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidInput("the multipart body needs a file field named 'file'", code="missing_file")
+    name = PurePosixPath((upload.filename or "").replace("\\", "/")).name
+    if not name or name in {".", ".."}:
+        raise InvalidInput("the uploaded file needs a name with its type, such as notes.md", code="missing_file")
+    form = request.form
+    document = parse_document(upload.read(), name, _checked_id(doc_id or form.get("id") or name))
+    metadata = form.get("metadata")
+    try:
+        metadata = _metadata(json.loads(metadata)) if metadata else {}
+    except ValueError:
+        raise InvalidInput("metadata must be a JSON object", code="invalid_document") from None
+    return replace(
+        document,
+        title=(form.get("title") or "").strip() or document.title,
+        source=(form.get("source") or "").strip() or document.source,
+        metadata=metadata,
+    )
+
+
+def _checked_id(doc_id: Any) -> str:
+    if not isinstance(doc_id, str) or not doc_id.strip() or doc_id != doc_id.strip():
+        raise InvalidInput("a document id is a non-empty string without surrounding spaces", code="invalid_id")
+    if len(doc_id) > MAX_ID_CHARS or _CONTROL.search(doc_id):
+        raise InvalidInput(f"a document id has at most {MAX_ID_CHARS} characters and no control characters",
+                           code="invalid_id")
+    return doc_id
+
+
+def _optional_string(body: dict, name: str) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", code="invalid_document")
+    return value.strip()
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("metadata must be a JSON object", code="invalid_document")
+    return value
+
+
+def _whole_number(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", code=f"invalid_{name}")
+    return int(raw)
+

@@ -1,0 +1,220 @@
+"""Nothing corrupts the index: kill -9 mid-write, and searches racing writes.
+
+Every round checks what a user relies on: the index opens, SQLite, FAISS and BM25
+hold the same passages, and each document is wholly its old or its new version,
+its passages cut from its stored text and its vectors those of those passages.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.chunking import ChunkSettings, chunk_document
+from qa.index import DATABASE, DERIVED, Index, Snapshot
+from qa.lexical import LexicalSettings
+from qa.search import Searcher
+from qa.web import create_app
+
+from conftest import http, start_server
+
+ROUNDS = 10
+TOKEN = "durable"
+SENTENCES = [
+    "The {n} river floods its valley every {season}, and farmers plant {crop} when the water falls.",
+    "Traders of the {n} delta carried {crop} downstream on flat boats long before the railway came.",
+    "In {season} the {n} basin records its lowest rainfall, and wells in the hills run dry.",
+]
+
+
+def version_text(n: int, version: str) -> str:
+    """A document of a few passages whose every sentence says which version it is."""
+    season, crop = ("spring", "millet") if version == "A" else ("autumn", "sorghum")
+    paragraph = " ".join(s.format(n=f"River{n}{version}", season=season, crop=crop) for s in SENTENCES)
+    return "\n\n".join(f"{paragraph} Part {i} of version {version}." for i in range(4))
+
+
+def write_corpus(folder: Path, version: str, count: int = 12) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        (folder / f"river{n:02}.txt").write_text(version_text(n, version))
+
+
+def assert_whole(root: Path, embedder, texts: dict[str, set[str]], required: set[str] = frozenset()) -> set[str]:
+    """The index at ``root`` opens, its parts agree, and each document is one whole version.
+
+    Returns the ids stored; every id in ``required`` must be among them."""
+    index = Index.open(root)
+    try:
+        snapshot = index.snapshot()
+        live = index.store.live_rows()
+        assert snapshot.generation == live.generation
+        assert sorted(snapshot.rows.tolist()) == live.rows.tolist()
+        assert len(snapshot.vectors) == len(snapshot.lexical) == len(live.rows)
+        for directory in (root / DERIVED).glob("gen-*"):  # every saved snapshot loads whole
+            Snapshot.load(directory, index.store_id, LexicalSettings())
+        settings = ChunkSettings(**index.chunking)
+        for summary in index.store.documents():
+            document, passages = index.store.document(summary["id"])
+            assert document.text in texts[document.doc_id], f"{document.doc_id} is neither version"
+            assert [(p.start, p.end) for p in passages] == [(p.start, p.end) for p in chunk_document(document, settings)]
+        sample = [r.item() for r in random.sample(list(live.rows), min(6, len(live.rows)))]
+        records = index.store.passages(sample)
+        stored = index.store.vectors(sample, index.dimension)
+        fresh = embedder.encode([records[r].passage.text for r in sample])
+        for row, vector in zip(sample, fresh):
+            assert float(stored[row] @ vector) > 0.999, f"passage row {row} has another passage's vector"
+        ids = {d["id"] for d in index.store.documents()}
+        assert required <= ids, f"lost {required - ids}"
+        return ids
+    finally:
+        index.close()
+
+
+def test_kill_9_during_ingest_never_corrupts_the_index(tmp_path, embedder):
+    corpus, root = tmp_path / "rivers", tmp_path / "index"
+    command = [sys.executable, "-m", "qa", "ingest", str(corpus), "--index", str(root)]
+    texts = {f"rivers/river{n:02}.txt": {version_text(n, "A"), version_text(n, "B")} for n in range(12)}
+    write_corpus(corpus, "A")
+    started = time.monotonic()
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    whole_run = time.monotonic() - started
+    killed_while_writing = 0
+    for round_ in range(ROUNDS):
+        write_corpus(corpus, "B" if round_ % 2 == 0 else "A")
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if round_ % 2:  # at any moment of the run
+            time.sleep(random.uniform(0.3, 1.1) * whole_run)
+        else:  # just as the store or the derived files start to change
+            killed_while_writing += _wait_for_write(root, process)
+            time.sleep(random.uniform(0, 0.05))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        assert_whole(root, embedder, texts, required=set(texts))
+    assert killed_while_writing >= ROUNDS // 4
+    write_corpus(corpus, "A")
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    assert_whole(root, embedder, {k: {version_text(int(k[-6:-4]), "A")} for k in texts})
+
+
+def _wait_for_write(root: Path, process: subprocess.Popen, limit: float = 60) -> bool:
+    """Wait until the ingest writes to the store; False if it ended or the limit passed first."""
+    def state():
+        paths = [root / f"{DATABASE}-wal", root / DATABASE]
+        return [p.stat().st_mtime_ns for p in paths if p.exists()] + sorted(os.listdir(root / DERIVED))
+
+    before, deadline = state(), time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        if state() != before:
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def test_kill_9_of_a_server_during_put_never_corrupts_the_index(seed_index, tmp_path, embedder):
+    root = tmp_path / "index"
+    shutil.copytree(seed_index, root)
+    texts = {f"river{n}": {version_text(n, "A"), version_text(n, "B")} for n in range(4)}
+    seed = Index.open(seed_index)
+    texts["seeds/01-wagner-group-withdraws-from-mali.md"] = {
+        seed.store.document("seeds/01-wagner-group-withdraws-from-mali.md")[0].text}
+    seed.close()
+    seen: set[str] = set()
+    for round_ in range(ROUNDS):
+        process, base = start_server(root, {"QA_API_TOKEN": TOKEN})
+        version = "AB"[round_ % 2]
+        writers = [
+            threading.Thread(target=_put_quietly, args=(f"{base}/api/documents/river{n}", version_text(n, version)))
+            for n in range(4)
+        ]
+        for writer in writers:
+            writer.start()
+        time.sleep(random.uniform(0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        for writer in writers:
+            writer.join(timeout=60)
+        seen = assert_whole(root, embedder, texts, required=seen)
+
+
+def _put_quietly(url: str, text: str) -> None:
+    try:
+        http(url, "PUT", {"title": "River", "text": text}, token=TOKEN)
+    except OSError:  # the server was killed mid-request
+        pass
+
+
+def test_searches_racing_writes_see_whole_states_and_final_counts_are_exact(seed_index, tmp_path, embedder):
+    shutil.copytree(seed_index, tmp_path / "index")
+    index = Index.open(tmp_path / "index")
+    app = create_app({"TESTING": True, "API_TOKEN": TOKEN}, searcher=Searcher(index, embedder))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    deleted_at: dict[str, float] = {}
+    replaced_at: dict[str, float] = {}
+    live: set[str] = set()
+    errors: list[str] = []
+    searches: list[tuple[float, list[dict]]] = []
+    stop = time.monotonic() + 8
+
+    def write(worker: int) -> None:
+        client = app.test_client()
+        n = 0
+        while time.monotonic() < stop:
+            doc_id = f"w{worker}-{n}"
+            for method, text in (("post", f"marker{worker}x{n} old words"), ("put", f"marker{worker}x{n} new words")):
+                path = "/api/documents" if method == "post" else f"/api/documents/{doc_id}"
+                response = getattr(client, method)(path, json={"id": doc_id, "title": "t", "text": text},
+                                                   headers=auth)
+                if response.status_code not in (200, 201):
+                    errors.append(f"{method} {doc_id}: {response.status_code} {response.data!r}")
+            replaced_at[doc_id] = time.monotonic()
+            if n % 2 == 0:
+                response = client.delete(f"/api/documents/{doc_id}", headers=auth)
+                if response.status_code != 200:
+                    errors.append(f"delete {doc_id}: {response.status_code}")
+                deleted_at[doc_id] = time.monotonic()
+            else:
+                live.add(doc_id)
+            n += 1
+
+    def search() -> None:
+        client = app.test_client()
+        while time.monotonic() < stop:
+            started = time.monotonic()
+            query = f"marker{random.randrange(2)}x{random.randrange(20)} words"
+            response = client.get("/api/search", query_string={"q": query, "k": 10,
+                                                               "mode": random.choice(["hybrid", "dense", "lexical"])})
+            if response.status_code != 200:
+                errors.append(f"search: {response.status_code} {response.data!r}")
+            else:
+                searches.append((started, response.get_json()["results"]))
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+    threads += [threading.Thread(target=search) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors, errors[:5]
+    assert len(searches) > 50 and len(deleted_at) > 5
+    for started, results in searches:
+        for result in results:
+            doc_id = result["doc_id"]
+            assert not (doc_id in deleted_at and deleted_at[doc_id] < started), f"{doc_id} found after its delete"
+            assert not ("old words" in result["text"] and replaced_at.get(doc_id, started) < started), \
+                f"{doc_id}'s old text found after its replacement"
+    documents, passages = index.store.counts()
+    assert documents == len(live) + 1 and passages == len(live) + 7
+    assert len(index.snapshot()) == passages and index.snapshot().documents == documents
+    assert {d["id"] for d in index.store.documents()} == live | {"seeds/01-wagner-group-withdraws-from-mali.md"}

@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 
 .PHONY: serve test install
 
-serve: $(INDEX)/CURRENT
+serve: $(INDEX)/documents.sqlite
 	$(BIN)/qa serve --index $(INDEX)
 
 test: $(VENV)/installed
@@ -25,5 +25,6 @@ $(VENV)/installed: pyproject.toml
 	touch $@
 
 # Builds the sample index once, and again whenever a file in seeds/ changes.
-$(INDEX)/CURRENT: $(wildcard seeds/*) | $(VENV)/installed
+$(INDEX)/documents.sqlite: $(wildcard seeds/*) | $(VENV)/installed
 	$(BIN)/qa ingest seeds --index $(INDEX)
+	touch $@

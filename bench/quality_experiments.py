@@ -24,7 +24,7 @@ from bench.quality_sweep import score, show
 from qa.beir import Dataset, load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
-from qa.evaluation import eval_index_path, open_eval_index
+from qa.evaluation import eval_index_path, open_eval_index, snapshot_passages
 from qa.fusion import Fusion, convex_combination, fuse
 from qa.index import Index
 from qa.lexical import LexicalIndex, passage_terms
@@ -65,25 +65,25 @@ def load(folder: Path, split: str) -> Setup:
     embedder = Embedder(DEFAULT_MODEL)
     root = eval_index_path(Path("index/eval"), folder, embedder.name, ChunkSettings())
     index = open_eval_index(dataset, root, embedder, ChunkSettings(), progress=False)
-    records = list(index.store.passage_rows())
+    records = snapshot_passages(index)  # position i holds records[i]
     titles = {d.doc_id: d.title for d in dataset.documents}
     lexical_index = LexicalIndex.build([passage_terms(r.passage.text, titles[r.passage.doc_id]) for r in records])
     qids = list(dataset.queries)
     vectors = embedder.encode([dataset.queries[q] for q in qids])
-    scores, rows = index.vectors.search(vectors, CANDIDATES)
+    scores, rows = index.snapshot().vectors.search(vectors, CANDIDATES)
     lexical = []
     for q in qids:
         s, r = lexical_index.search(terms(dataset.queries[q]), CANDIDATES)
         lexical.append([(int(a), float(b)) for a, b in zip(r, s)])
     return Setup(
-        dataset, root, index, embedder, qids, vectors, {r.row: r.passage.doc_id for r in records},
+        dataset, root, index, embedder, qids, vectors, {i: r.passage.doc_id for i, r in enumerate(records)},
         [r.passage.text for r in records],
         [[(int(r), float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)], lexical,
     )
 
 
 def prf(setup: Setup) -> None:
-    passages = setup.index.vectors.vectors()
+    passages = setup.index.snapshot().vectors.vectors()
     default = setup.default()
     for top, beta in [(3, 0.3), (5, 0.3), (5, 0.6), (10, 0.3)]:
         moved = np.array([q + beta * passages[[r for r, _ in f[:top]]].mean(0)
@@ -147,7 +147,7 @@ def sentences(setup: Setup) -> None:
         print(f"{len(spans)} sentences of {len(setup.texts)} passages embedded in {time.perf_counter() - started:.0f} s")
         np.savez(cache, vectors=vectors)
     owner = np.array([row for row, _ in spans])
-    passages = setup.index.vectors.vectors()
+    passages = setup.index.snapshot().vectors.vectors()
     pooled = np.zeros_like(passages)
     np.add.at(pooled, owner, vectors)
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from qa.beir import load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
-from qa.evaluation import document_ranking, eval_index_path, open_eval_index
+from qa.evaluation import document_ranking, eval_index_path, open_eval_index, snapshot_passages
 from qa.fusion import Fusion, fuse
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.metrics import ranking_metrics
@@ -54,13 +54,13 @@ def main() -> None:
     embedder = Embedder(DEFAULT_MODEL)
     root = eval_index_path(Path("index/eval"), args.dataset, embedder.name, ChunkSettings())
     index = open_eval_index(dataset, root, embedder, ChunkSettings(), progress=False)
-    records = list(index.store.passage_rows())
-    row_doc = {r.row: r.passage.doc_id for r in records}
+    records = snapshot_passages(index)  # position i holds records[i]
+    row_doc = {i: r.passage.doc_id for i, r in enumerate(records)}
     titles = {d.doc_id: d.title for d in dataset.documents}
     qids = list(dataset.queries)
     started = time.perf_counter()
     vectors = embedder.encode([dataset.queries[q] for q in qids])
-    scores, rows = index.vectors.search(vectors, max(DEPTH, *args.candidates))
+    scores, rows = index.snapshot().vectors.search(vectors, max(DEPTH, *args.candidates))
     dense = [[(int(r), float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)]
     print(f"{len(qids)} questions, {len(records)} passages; dense candidates in {time.perf_counter() - started:.0f} s")
     show("dense", score(dense, dataset, qids, row_doc))

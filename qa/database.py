@@ -165,8 +165,12 @@ class DocumentStore:
 
     def counts(self) -> tuple[int, int]:
         """(documents, passages) stored now."""
-        live = self.live_rows()
-        return live.documents, len(live.rows)
+        with self._reading() as connection:
+            (documents,), = connection.execute("SELECT count(*) FROM documents WHERE removed IS NULL")
+            (passages,), = connection.execute(
+                "SELECT count(*) FROM passages p JOIN documents d USING (version) WHERE d.removed IS NULL"
+            )
+        return documents, passages
 
     def documents(self, offset: int = 0, limit: int = -1) -> list[dict[str, Any]]:
         """Stored documents in id order, without their text: id, title, source, metadata, passages."""
@@ -252,11 +256,9 @@ class DocumentStore:
         self._writer.close()
 
 
-def create_store(path: Path, meta: dict[str, str]) -> DocumentStore:
-    """A new, empty store at ``path`` with ``meta`` (model, dimension, chunking)."""
-    store = DocumentStore(path)
+def initialise_store(store: DocumentStore, meta: dict[str, str]) -> None:
+    """Give a new store its format version, its own id and ``meta`` (model, dimension, chunking)."""
     store.write(meta={"format_version": str(FORMAT_VERSION), "store_id": uuid.uuid4().hex, **meta})
-    return store
 
 
 def _insert(connection: sqlite3.Connection, revision: Revision, generation: int) -> None:

@@ -17,7 +17,7 @@ from qa.beir import Dataset
 from qa.chunking import ChunkSettings
 from qa.embedding import Embedder
 from qa.fusion import Ranking
-from qa.database import FORMAT_VERSION
+from qa.database import FORMAT_VERSION, PassageRecord
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
 from qa.metrics import ranking_metrics
@@ -60,6 +60,14 @@ def open_eval_index(dataset: Dataset, root: Path, embedder: Embedder, settings: 
     store_documents(index, embedder, dataset.documents, replace=True, progress=progress)
     index.save()
     return index
+
+
+def snapshot_passages(index: Index) -> list[PassageRecord]:
+    """The passages of the index's current snapshot in position order, for experiments
+    that work on FAISS and BM25 positions directly."""
+    snapshot = index.snapshot()
+    found = index.store.passages(snapshot.rows)
+    return [found[int(row)] for row in snapshot.rows]
 
 
 def document_ranking(ranking: Ranking, row_document: dict[int, str], depth: int) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, create_store
+from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, initialise_store
 from qa.errors import IndexUnavailable
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.vector_store import VectorStore
@@ -128,7 +128,7 @@ class Index:
             raise IndexUnavailable(
                 f"no index at {root}: build one with `qa ingest PATH --index {root}`", code="index_missing"
             )
-        store = _checked_store(path)
+        store = _checked_store(DocumentStore(path))
         built_with = store.meta()["model"]
         if model is not None and model != built_with:
             store.close()
@@ -146,11 +146,11 @@ class Index:
         ``meta`` names the model, dimension and chunking; an existing index made with
         others is refused unless ``replace``, which empties it in the same transaction.
         """
-        path = root / DATABASE
-        if not path.is_file():
-            root.mkdir(parents=True, exist_ok=True)
-            return cls(root, create_store(path, meta))
-        store = _checked_store(path)
+        root.mkdir(parents=True, exist_ok=True)
+        store = DocumentStore(root / DATABASE)
+        if not store.meta():  # new, or made by a first ingest that died before its first write
+            initialise_store(store, meta)
+        store = _checked_store(store)
         differs = {k: (store.meta().get(k), v) for k, v in meta.items() if store.meta().get(k) != v}
         if differs and not replace:
             store.close()
@@ -201,8 +201,7 @@ class Index:
             _fsync(derived)
         self._saved_generation, self._saved_at = snapshot.generation, time.monotonic()
         for entry in derived.iterdir():
-            abandoned = entry.name.startswith(".tmp-") and time.time() - entry.stat().st_mtime > 3600
-            if abandoned or 0 <= _generation_of(entry) < snapshot.generation:
+            if 0 <= _generation_of(entry) < snapshot.generation or _abandoned(entry):
                 shutil.rmtree(entry, ignore_errors=True)
 
     def save_every(self, seconds: float) -> None:
@@ -225,17 +224,28 @@ class Index:
         self.store.close()
 
 
-def _checked_store(path: Path) -> DocumentStore:
-    store = DocumentStore(path)
+def _checked_store(store: DocumentStore) -> DocumentStore:
+    """``store`` if this version of qa reads its format; closed and refused otherwise."""
     version = store.meta().get("format_version")
-    if version != str(FORMAT_VERSION):
-        store.close()
-        raise IndexUnavailable(
-            f"index {path.parent} has format version {version!r}; this version of qa reads {FORMAT_VERSION}. "
-            f"Rebuild it with `qa ingest --replace`.",
-            code="index_format",
-        )
-    return store
+    if version == str(FORMAT_VERSION):
+        return store
+    store.close()
+    if version is None:
+        raise IndexUnavailable(f"index {store.path.parent} is empty: its first ingest did not finish; "
+                               f"run `qa ingest` again", code="index_missing")
+    raise IndexUnavailable(
+        f"index {store.path.parent} has format version {version!r}; this version of qa reads {FORMAT_VERSION}. "
+        f"Rebuild it with `qa ingest --replace`.",
+        code="index_format",
+    )
+
+
+def _abandoned(path: Path) -> bool:
+    """A staging folder left by a process that died while saving."""
+    try:
+        return path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime > 3600
+    except FileNotFoundError:
+        return False
 
 
 def _generation_of(path: Path) -> int:

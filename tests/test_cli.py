@@ -39,3 +39,22 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     nothing = qa("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "index"))
     assert nothing.returncode == 1 and "no readable documents" in nothing.stderr
     assert not (tmp_path / "index").exists()
+
+
+def test_list_ingest_with_an_id_and_delete(tmp_path):
+    index = tmp_path / "index"
+    note = tmp_path / "note.txt"
+    note.write_text("The Aletsch Glacier is the largest glacier in the Alps.")
+    assert qa("ingest", str(SEEDS), str(note), "--index", str(index)).returncode == 0
+    again = qa("ingest", str(note), "--id", "glaciers/aletsch", "--index", str(index))
+    assert again.returncode == 0 and "now holds 3 document(s)" in again.stdout
+
+    listed = [json.loads(line) for line in qa("list", "--json", "--index", str(index)).stdout.splitlines()]
+    assert [d["id"] for d in listed] == ["glaciers/aletsch", "note.txt", "seeds/01-wagner-group-withdraws-from-mali.md"]
+    assert listed[2]["passages"] == 7
+
+    deleted = qa("delete", "note.txt", "nothing-here", "--index", str(index))
+    assert deleted.returncode == 1 and "deleted note.txt" in deleted.stdout and "not found: nothing-here" in deleted.stderr
+    answer = json.loads(qa("ask", "largest glacier in the Alps", "--json", "--mode", "lexical", "--index", str(index)).stdout)
+    assert {r["doc_id"] for r in answer["results"]} == {"glaciers/aletsch"}
+    assert qa("list", "--index", str(index)).stdout.count("\n") == 2

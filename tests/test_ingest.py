@@ -157,3 +157,12 @@ def test_vectors_are_unit_length(embedder):
     vectors = embedder.encode(["one passage", "another passage"])
     assert vectors.dtype == np.float32 and vectors.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_an_index_whose_first_ingest_died_before_writing_takes_the_next_ingest(corpus, tmp_path, embedder):
+    root = tmp_path / "index"
+    root.mkdir()
+    DocumentStore(root / DATABASE).close()  # the schema exists, nothing else
+    with pytest.raises(IndexUnavailable, match="first ingest did not finish"):
+        Index.open(root)
+    assert ingest([corpus], root, embedder).documents == 4

@@ -163,14 +163,19 @@ class Index:
         return cls(root, store)
 
     def snapshot(self) -> Snapshot:
-        """The newest snapshot; brought up to date first when another writer moved the store on."""
-        snapshot = self._snapshot
-        if self.store.generation() != snapshot.generation and self._refreshing.acquire(blocking=False):
-            try:
-                snapshot = self._update()
-            finally:
-                self._refreshing.release()
-        return snapshot
+        """The newest snapshot. When another process has moved the store on, a background
+        thread brings it up to date; searches meanwhile keep the one they have."""
+        if self.store.generation() != self._snapshot.generation and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._update_in_background, daemon=True).start()
+        return self._snapshot
+
+    def _update_in_background(self) -> None:
+        try:
+            self._update()
+        except Exception:
+            log.exception("could not bring index %s up to date", self.root)
+        finally:
+            self._refreshing.release()
 
     def refresh(self) -> Snapshot:
         """Bring the snapshot up to the store's generation now, waiting for any other refresh."""

@@ -85,12 +85,15 @@ def list_documents(index: Path, as_json: bool) -> None:
     if not (index / DATABASE).is_file():
         raise QAError(f"no index at {index}: build one with `qa ingest PATH --index {index}`")
     store = DocumentStore(index / DATABASE)
-    for document in store.documents():
+    try:
+        documents = store.documents()
+    finally:
+        store.close()
+    for document in documents:
         if as_json:
             click.echo(json.dumps(document, ensure_ascii=False))
         else:
             click.echo(f"{document['id']}\t{document['passages']}\t{document['title']}")
-    store.close()
 
 
 @cli.command()

@@ -18,7 +18,7 @@ def _option(name: str, *flags: str, **extra):
     """A CLI option backed by the declared setting of the same name."""
     setting = _SETTING[name]
     return click.option(
-        *flags or (f"--{name.lower()}",), envvar=setting.env, default=setting.default,
+        *flags or (f"--{name.lower().replace('_', '-')}",), envvar=setting.env, default=setting.default,
         show_default=setting.default is not None, help=f"{setting.help} [env {setting.env}]", **extra,
     )
 
@@ -103,12 +103,13 @@ def list_documents(index: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
-def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str | None) -> None:
+@_option("BACKEND", type=click.Choice(["onnx", "torch"]))
+def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str | None, backend: str) -> None:
     """Print the passages that best answer QUESTION, answer sentence first."""
     from qa.search import Searcher, SearchRequest
 
     request = SearchRequest.parse(question, k, mode)
-    response = Searcher.open(index, model).search(request)
+    response = Searcher.open(index, model, backend).search(request)
     if as_json:
         click.echo(json.dumps(response, ensure_ascii=False, indent=2))
         return
@@ -125,13 +126,16 @@ def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str
 @_option("THREADS", type=int)
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
-def serve(host: str, port: int, threads: int, index: Path, model: str | None) -> None:
+@_option("BACKEND", type=click.Choice(["onnx", "torch"]))
+@_option("QUESTION_CACHE", type=click.IntRange(0))
+def serve(host: str, port: int, threads: int, index: Path, model: str | None, backend: str,
+          question_cache: int) -> None:
     """Serve the API and the search page with waitress."""
     import waitress
 
     from qa.web import create_app
 
-    app = create_app({"INDEX": str(index), "MODEL": model})
+    app = create_app({"INDEX": str(index), "MODEL": model, "BACKEND": backend, "QUESTION_CACHE": question_cache})
     passages = len(app.extensions["qa.searcher"].index.snapshot())
     click.echo(f"serving {passages} passages from {index} on http://{host}:{port}/", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
@@ -150,8 +154,9 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None) ->
               help="Where indexes of evaluated corpora are kept for reuse.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
 @_option("MODEL")
+@_option("BACKEND", type=click.Choice(["onnx", "torch"]))
 def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
-             cache: Path, json_path: Path | None, model: str | None) -> None:
+             cache: Path, json_path: Path | None, model: str | None, backend: str) -> None:
     """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""
     from qa import evaluation
     from qa.beir import load_beir
@@ -161,7 +166,7 @@ def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tup
     from qa.search import Searcher
 
     dataset = load_beir(dataset_dir, split)
-    embedder = Embedder(model or DEFAULT_MODEL)
+    embedder = Embedder(model or DEFAULT_MODEL, backend=backend, cache_size=0)
     settings = ChunkSettings()
     root = evaluation.eval_index_path(cache, dataset_dir, embedder.name, settings)
     progress = sys.stderr.isatty()

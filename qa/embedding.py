@@ -12,9 +12,17 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import logging  # noqa: E402
+import threading  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from qa.errors import IndexUnavailable  # noqa: E402
+
+log = logging.getLogger(__name__)
+DEFAULT_ONNX_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa" / "onnx"
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
@@ -29,16 +37,58 @@ def model_location(name: str) -> str:
     return name
 
 
-class Embedder:
-    """A loaded model that turns texts into unit-length float32 vectors."""
+class QuestionCache:
+    """The vectors of the most recently asked questions, at most ``capacity`` of them."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, question: str) -> np.ndarray | None:
+        with self._lock:
+            vector = self._vectors.get(question)
+            if vector is not None:
+                self._vectors.move_to_end(question)
+            return vector
+
+    def put(self, question: str, vector: np.ndarray) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._vectors[question] = vector
+            self._vectors.move_to_end(question)
+            while len(self._vectors) > self.capacity:
+                self._vectors.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+
+class Embedder:
+    """A loaded model that turns texts into unit-length float32 vectors.
+
+    Passages go through PyTorch. Questions go through ONNX Runtime when ``backend``
+    is "onnx" and the model is a mean-pooled transformer (else PyTorch too), and
+    their vectors are kept in a ``QuestionCache`` of ``cache_size`` entries.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: str = "torch",
+        cache_size: int = 1024,
+        onnx_cache: Path = DEFAULT_ONNX_CACHE,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a bar per model load is noise
+        location = model_location(model)
         try:
-            self._model = SentenceTransformer(model_location(model), device=device)
+            self._model = SentenceTransformer(location, device=device)
         except (OSError, ValueError) as error:
             raise IndexUnavailable(
                 f"cannot load embedding model {model!r} (nothing is downloaded; "
@@ -48,6 +98,25 @@ class Embedder:
         self.name = model
         self.batch_size = batch_size
         self.dimension = int(self._model.get_embedding_dimension())
+        self.questions = QuestionCache(cache_size)
+        self._onnx = self._onnx_encoder(location, onnx_cache) if backend == "onnx" else None
+        self.backend = "onnx" if self._onnx else "torch"
+
+    def _onnx_encoder(self, location: str, cache: Path):
+        """The ONNX Runtime encoder of this model, or None where it cannot reproduce it."""
+        modules = list(self._model)
+        pooling = modules[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
+        if not hasattr(modules[0], "auto_model") or pooling != "mean" or len(modules) > 3:
+            log.warning("model %s is not a mean-pooled transformer: questions go through PyTorch", self.name)
+            return None
+        from qa.onnx_backend import OnnxEncoder, export_path
+
+        try:
+            return OnnxEncoder(modules[0].auto_model, modules[0].tokenizer, self._model.max_seq_length,
+                               export_path(cache, location))
+        except Exception as error:  # no writable cache, an export the runtime refuses: PyTorch still works
+            log.warning("questions go through PyTorch: the ONNX export failed (%s)", error)
+            return None
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed ``texts`` as rows of a (len(texts), dimension) float32 array."""
@@ -61,3 +130,17 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_questions(self, questions: list[str]) -> np.ndarray:
+        """Embed questions, from the cache where asked before."""
+        found = [self.questions.get(q) for q in questions]
+        missing = list(dict.fromkeys(q for q, v in zip(questions, found) if v is None))
+        if missing:
+            vectors = self._onnx.encode(missing) if self._onnx else self.encode(missing)
+            fresh = dict(zip(missing, vectors))
+            for question, vector in fresh.items():
+                self.questions.put(question, vector)
+            found = [fresh[q] if v is None else v for q, v in zip(questions, found)]
+        if not found:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack(found)

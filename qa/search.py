@@ -95,10 +95,10 @@ class Searcher:
         self.fusion = fusion
 
     @classmethod
-    def open(cls, root: Path, model: str | None = None) -> "Searcher":
+    def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> "Searcher":
         """Open the index at ``root`` and load the model it was built with."""
         index = Index.open(root, model=model)
-        return cls(index, Embedder(index.model))
+        return cls(index, Embedder(index.model, backend=backend, cache_size=cache_size))
 
     def warm_up(self) -> None:
         """Run one search so the first real question does not pay the model's
@@ -141,7 +141,7 @@ class Searcher:
         dense_wanted = [i for i, r in enumerate(requests) if r.mode != "lexical"]
         dense: dict[int, Ranking] = {}
         if dense_wanted and len(snapshot):
-            vectors = self.embedder.encode([requests[i].query for i in dense_wanted])
+            vectors = self.embedder.encode_questions([requests[i].query for i in dense_wanted])
             depth = max(self._depth(requests[i]) for i in dense_wanted)
             scores, positions = snapshot.vectors.search(vectors, depth)
             for i, row_scores, row_positions in zip(dense_wanted, scores, positions):

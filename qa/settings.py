@@ -25,6 +25,9 @@ SETTINGS = (
     Setting("INDEX", "index/default", "Index directory to build and to serve."),
     Setting("MODEL", None, "Embedding model: a sentence-transformers name or path. "
             "Ingest defaults to the bundled all-MiniLM-L6-v2; search uses the index's own model."),
+    Setting("BACKEND", "onnx", "How questions are encoded: onnx (ONNX Runtime, exported once from the model "
+            "and cached) or torch. Passages are always encoded with PyTorch."),
+    Setting("QUESTION_CACHE", 1024, "How many question vectors are kept for questions asked again; 0 for none."),
     Setting("HOST", "127.0.0.1", "Address `qa serve` listens on."),
     Setting("PORT", 8000, "Port `qa serve` listens on."),
     Setting("THREADS", 8, "Worker threads of `qa serve`."),

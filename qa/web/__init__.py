@@ -34,7 +34,8 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     if searcher is None:
-        searcher = Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"])
+        searcher = Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"], app.config["BACKEND"],
+                                 int(app.config["QUESTION_CACHE"]))
         searcher.index.save_every(0)  # derived files brought up to date now save time at the next start
         searcher.warm_up()
     app.extensions["qa.searcher"] = searcher

@@ -1,0 +1,54 @@
+"""Question vectors: the cache, and the ONNX Runtime path against PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.embedding import Embedder, QuestionCache
+
+QUESTIONS = ["when did Wagner arrive in Mali?", "Who killed Prigozhin?", "What replaced Wagner in Mali?"]
+
+
+def test_the_cache_keeps_the_most_recent_questions():
+    cache = QuestionCache(2)
+    cache.put("a", np.ones(2))
+    cache.put("b", np.ones(2))
+    assert cache.get("a") is not None  # "a" is now the most recent
+    cache.put("c", np.ones(2))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert len(cache) == 2
+    off = QuestionCache(0)
+    off.put("a", np.ones(2))
+    assert off.get("a") is None
+
+
+def test_a_question_asked_again_is_not_encoded_again(embedder, monkeypatch):
+    monkeypatch.setattr(embedder, "questions", QuestionCache(16))
+    calls = []
+    real = embedder.encode
+    monkeypatch.setattr(embedder, "encode", lambda texts, progress=False: calls.append(list(texts)) or real(texts))
+    first = embedder.encode_questions([QUESTIONS[0], QUESTIONS[1], QUESTIONS[0]])
+    again = embedder.encode_questions([QUESTIONS[1], QUESTIONS[0]])
+    assert calls == [[QUESTIONS[0], QUESTIONS[1]]]
+    np.testing.assert_array_equal(first[0], first[2])
+    np.testing.assert_array_equal(again, first[[1, 0]])
+    np.testing.assert_allclose(first, real(QUESTIONS[:2] + QUESTIONS[:1]), atol=1e-6)
+
+
+def test_onnx_questions_match_pytorch_and_the_export_is_reused(embedder, tmp_path):
+    onnx = Embedder(backend="onnx", cache_size=0, onnx_cache=tmp_path)
+    assert onnx.backend == "onnx"
+    (exported,) = tmp_path.glob("*.onnx")
+    cosines = np.sum(onnx.encode_questions(QUESTIONS) * embedder.encode(QUESTIONS), axis=1)
+    assert cosines.min() > 0.9999
+    stamp = exported.stat().st_mtime_ns
+    assert Embedder(backend="onnx", onnx_cache=tmp_path).backend == "onnx"
+    assert exported.stat().st_mtime_ns == stamp
+
+
+def test_without_a_usable_cache_questions_fall_back_to_pytorch(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    fallback = Embedder(backend="onnx", onnx_cache=blocked / "onnx")
+    assert fallback.backend == "torch"
+    assert fallback.encode_questions(QUESTIONS[:1]).shape == (1, 384)

@@ -19,6 +19,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from qa.batching import MicroBatcher  # noqa: E402
 from qa.errors import IndexUnavailable  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class Embedder:
         self.questions = QuestionCache(cache_size)
         self._onnx = self._onnx_encoder(location, onnx_cache) if backend == "onnx" else None
         self.backend = "onnx" if self._onnx else "torch"
+        self.batcher = MicroBatcher(self._encode_questions_now)
 
     def _onnx_encoder(self, location: str, cache: Path):
         """The ONNX Runtime encoder of this model, or None where it cannot reproduce it."""
@@ -132,11 +134,12 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_questions(self, questions: list[str]) -> np.ndarray:
-        """Embed questions, from the cache where asked before."""
+        """Embed questions, from the cache where asked before. A lone new question joins
+        the micro-batch of questions other threads are asking at the same moment."""
         found = [self.questions.get(q) for q in questions]
         missing = list(dict.fromkeys(q for q, v in zip(questions, found) if v is None))
         if missing:
-            vectors = self._onnx.encode(missing) if self._onnx else self.encode(missing)
+            vectors = [self.batcher(missing[0])] if len(missing) == 1 else self._encode_questions_now(missing)
             fresh = dict(zip(missing, vectors))
             for question, vector in fresh.items():
                 self.questions.put(question, vector)
@@ -144,3 +147,6 @@ class Embedder:
         if not found:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack(found)
+
+    def _encode_questions_now(self, questions: list[str]) -> list[np.ndarray]:
+        return list(self._onnx.encode(questions) if self._onnx else self.encode(questions))

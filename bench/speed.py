@@ -1,0 +1,235 @@
+"""Speed figures of qa, each beside a baseline measured in the same run.
+
+- ingest: passages/s of ``store_documents`` (chunk, embed, write, derive) against
+  the raw model encoding the same passages;
+- search in-process: p50/p99 of each mode against encoding the question alone;
+- HTTP on loopback against a real ``qa serve``: p50/p99 with one client, and
+  requests/s with 4 and 16 concurrent clients;
+- the serving process's peak memory, and the time to open the index.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.beir import load_beir
+from qa.chunking import ChunkSettings, chunk_document
+from qa.embedding import Embedder
+from qa.index import Index
+from qa.ingest import index_meta, store_documents
+from qa.search import MODES, Searcher, SearchRequest
+
+
+@dataclass
+class Workload:
+    """The documents to index and the questions to ask."""
+
+    name: str
+    documents: list
+    questions: list[str]
+
+
+def squad_workload(folder: Path, documents: int, questions: int) -> Workload:
+    dataset = load_beir(folder, "test")
+    return Workload(f"{folder.name} ({documents} documents)", dataset.documents[:documents],
+                    list(dataset.queries.values())[:questions])
+
+
+def percentiles(milliseconds: list[float]) -> dict[str, float]:
+    values = np.array(milliseconds)
+    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
+
+
+def measure_ingest(workload: Workload, embedder: Embedder, root: Path) -> dict:
+    """Ingest throughput against the raw encoder on the same passages."""
+    passages = [p.text for d in workload.documents for p in chunk_document(d, ChunkSettings())]
+    started = time.perf_counter()
+    embedder.encode(passages)
+    raw = len(passages) / (time.perf_counter() - started)
+    index = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
+    started = time.perf_counter()
+    store_documents(index, embedder, workload.documents)
+    index.save()
+    ingest = len(passages) / (time.perf_counter() - started)
+    index.close()
+    return {"passages": len(passages), "raw_encode_per_s": raw, "ingest_per_s": ingest, "ratio": ingest / raw}
+
+
+def measure_search(workload: Workload, root: Path, backend: str) -> dict:
+    """Each mode's latency, and encoding the question alone, question by question in turn."""
+    started = time.perf_counter()
+    searcher = Searcher.open(root, backend=backend, cache_size=0)
+    opened = time.perf_counter() - started
+    searcher.warm_up()
+    timings: dict[str, list[float]] = {"encode": [], **{mode: [] for mode in MODES}}
+    for question in workload.questions:
+        timings["encode"].append(_milliseconds(lambda: searcher.embedder.encode_questions([question])))
+        for mode in MODES:
+            request = SearchRequest(question, 5, mode)
+            timings[mode].append(_milliseconds(lambda: searcher.search(request)))
+    figures = {name: percentiles(values) for name, values in timings.items()}
+    encode = figures["encode"]["p50_ms"]
+    for mode in MODES:
+        figures[mode]["ratio_to_encode"] = figures[mode]["p50_ms"] / encode
+    searcher.index.close()
+    return {"open_index_and_model_s": opened, "backend": searcher.embedder.backend, **figures}
+
+
+def _milliseconds(call) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def measure_http(workload: Workload, root: Path, backend: str, seconds: float) -> dict:
+    """A real ``qa serve``: one client's latency, then 4 and 16 clients' throughput."""
+    port = _free_port()
+    # No question cache: repeated questions would measure the cache, not the service.
+    environment = {**os.environ, "QA_BACKEND": backend, "QA_QUESTION_CACHE": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "qa", "serve", "--index", str(root), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    try:
+        _wait_until_ready(port, server)
+        paths = [f"/api/search?{urllib.parse.urlencode({'q': q, 'k': 5})}" for q in workload.questions]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        single = [_milliseconds(lambda: _get(connection, path)) for path in paths]
+        figures = {"one_client": percentiles(single)}
+        figures["one_client"]["requests_per_s"] = 1000 / statistics.mean(single)
+        for clients in (4, 16):
+            figures[f"{clients}_clients"] = _throughput(port, paths, clients, seconds)
+        figures["peak_memory_mb"] = _peak_memory_mb(server.pid)
+        return figures
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _throughput(port: int, paths: list[str], clients: int, seconds: float) -> dict:
+    done, errors, timings = [0], [0], []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(offset: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        i = offset
+        while time.monotonic() < stop:
+            path = paths[i % len(paths)]
+            started = time.perf_counter()
+            try:
+                ok = _get(connection, path) == 200
+            except OSError:
+                ok = False
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            with lock:
+                done[0] += ok
+                errors[0] += not ok
+                timings.append((time.perf_counter() - started) * 1000)
+            i += clients
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {"requests_per_s": done[0] / elapsed, "errors": errors[0], **percentiles(timings)}
+
+
+def _get(connection: http.client.HTTPConnection, path: str) -> int:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def _wait_until_ready(port: int, server: subprocess.Popen, limit: float = 180) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"qa serve exited with {server.returncode}")
+        try:
+            if _get(http.client.HTTPConnection("127.0.0.1", port, timeout=5), "/api/health") == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("qa serve did not become ready")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_memory_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(workload: Workload, backend: str, seconds: float) -> dict:
+    """Every figure for ``workload``, measured in this one run."""
+    work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    try:
+        embedder = Embedder(backend=backend, cache_size=0)
+        root = work / "index"
+        figures = {"workload": workload.name, "questions": len(workload.questions), "cpus": os.cpu_count()}
+        figures["ingest"] = measure_ingest(workload, embedder, root)
+        del embedder
+        figures["search"] = measure_search(workload, root, backend)
+        figures["http"] = measure_http(workload, root, backend, seconds)
+        return figures
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def format_table(figures: dict) -> str:
+    ingest, search, served = figures["ingest"], figures["search"], figures["http"]
+    encode = search["encode"]["p50_ms"]
+    rows = [
+        ("ingest", f"{ingest['ingest_per_s']:.1f} passages/s",
+         f"raw encode {ingest['raw_encode_per_s']:.1f}/s", f"{ingest['ratio']:.2f}x"),
+        (f"question encode ({search['backend']})", f"p50 {encode:.1f} ms", "", ""),
+    ]
+    for mode in MODES:
+        m = search[mode]
+        rows.append((f"search {mode}", f"p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms",
+                     f"encode p50 {encode:.1f} ms", f"{m['ratio_to_encode']:.2f}x"))
+    one = served["one_client"]
+    rows.append(("HTTP, 1 client", f"p50 {one['p50_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms",
+                 f"encode p50 {encode:.1f} ms", f"+{one['p50_ms'] - encode:.1f} ms"))
+    for clients in (4, 16):
+        c = served[f"{clients}_clients"]
+        rows.append((f"HTTP, {clients} clients", f"{c['requests_per_s']:.1f} req/s, {c['errors']} errors",
+                     f"1 client {one['requests_per_s']:.1f} req/s",
+                     f"{c['requests_per_s'] / one['requests_per_s']:.2f}x"))
+    rows.append(("serving process", f"peak {served['peak_memory_mb']:.0f} MiB", "", ""))
+    rows.append(("open index + model", f"{search['open_index_and_model_s']:.2f} s", "", ""))
+    header = ("figure", "measured", "baseline (same run)", "ratio")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = [f"{figures['workload']}, {figures['questions']} questions, {figures['cpus']} CPUs"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def write_json(figures: dict, path: Path) -> None:
+    path.write_text(json.dumps(figures, indent=2) + "\n")

@@ -1,9 +1,10 @@
-"""Micro-batching: questions that arrive while one batch is encoding go in the next.
+"""Micro-batching: questions that arrive while the model is busy go in one batch.
 
-No timer and no background thread. The first caller encodes whatever is waiting,
-its own question included. Callers arriving meanwhile wait, and when that batch
-is done the first of them encodes everything that queued up behind it. A lone
-question is encoded at once; under load, one model call serves many requests.
+No timer and no background thread. A caller who finds fewer than ``workers``
+batches running encodes whatever is waiting, its own question included. Callers
+arriving meanwhile wait; when a batch is done, the first of them encodes everything
+that queued up behind it. A lone question is encoded at once; under load, each
+model call serves many requests, and ``workers`` calls run side by side.
 """
 
 from __future__ import annotations
@@ -16,57 +17,73 @@ R = TypeVar("R")
 
 
 class _Waiting(Generic[T, R]):
+    """One caller's item; its flags change only under the batcher's lock."""
+
     def __init__(self, item: T) -> None:
         self.item = item
         self.result: R | None = None
         self.error: BaseException | None = None
-        self.lead = False
-        self.ready = threading.Event()
+        self.done = False
+        self.promoted = False
+        self.wake = threading.Event()
 
 
 class MicroBatcher(Generic[T, R]):
-    """Calls ``run`` on batches of at most ``max_batch`` items gathered from concurrent callers."""
+    """Calls ``run`` on batches of at most ``max_batch`` items gathered from concurrent
+    callers, with at most ``workers`` batches running at once."""
 
-    def __init__(self, run: Callable[[list[T]], list[R]], max_batch: int = 32) -> None:
+    def __init__(self, run: Callable[[list[T]], list[R]], max_batch: int = 32, workers: int = 1) -> None:
         self._run = run
         self._max_batch = max_batch
+        self._workers = workers
         self._queue: list[_Waiting[T, R]] = []
         self._lock = threading.Lock()
-        self._busy = False
-        self.batches = 0
+        self._running = 0
 
     def __call__(self, item: T) -> R:
         waiting = _Waiting(item)
         with self._lock:
             self._queue.append(waiting)
-            waiting.lead = not self._busy
-            self._busy = True
-        if not waiting.lead:
-            waiting.ready.wait()
-        if waiting.lead:
-            self._run_next_batch()
+            lead = self._running < self._workers
+            self._running += lead
+        while True:
+            if lead:
+                self._run_next_batch()
+            with self._lock:
+                lead, waiting.promoted = waiting.promoted, False  # a slot handed over is used first
+                if not lead and waiting.done:
+                    break
+                waiting.wake.clear()
+            if not lead:
+                waiting.wake.wait()
         if waiting.error is not None:
             raise waiting.error
         return waiting.result
 
+    @property
+    def running(self) -> int:
+        """How many batches are running now."""
+        return self._running
+
     def _run_next_batch(self) -> None:
-        """Encode the queue's head (this caller's item is in it), then hand over the lead."""
+        """Run the queue's head, then hand this worker slot to the next caller waiting."""
         with self._lock:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            self.batches += 1
+            if not batch:  # another worker took everything, this caller's item included
+                self._running -= 1
+                return
         try:
             results = self._run([w.item for w in batch])
-            for waiting, result in zip(batch, results):
-                waiting.result = result
+            errors = [None] * len(batch)
         except BaseException as error:  # every caller in the batch learns of it
-            for waiting in batch:
-                waiting.error = error
-        for waiting in batch:
-            waiting.lead = False
-            waiting.ready.set()
+            results, errors = [None] * len(batch), [error] * len(batch)
         with self._lock:
-            if self._queue:
-                self._queue[0].lead = True
-                self._queue[0].ready.set()
+            for waiting, result, error in zip(batch, results, errors):
+                waiting.result, waiting.error, waiting.done = result, error, True
+                waiting.wake.set()
+            successor = next((w for w in self._queue if not w.promoted), None)
+            if successor is None:
+                self._running -= 1
             else:
-                self._busy = False
+                successor.promoted = True
+                successor.wake.set()

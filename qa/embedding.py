@@ -102,7 +102,8 @@ class Embedder:
         self.questions = QuestionCache(cache_size)
         self._onnx = self._onnx_encoder(location, onnx_cache) if backend == "onnx" else None
         self.backend = "onnx" if self._onnx else "torch"
-        self.batcher = MicroBatcher(self._encode_questions_now)
+        # With ONNX Runtime, batches run side by side, one per core (see OnnxEncoder).
+        self.batcher = MicroBatcher(self._encode_questions_now, workers=(os.cpu_count() or 1) if self._onnx else 1)
 
     def _onnx_encoder(self, location: str, cache: Path):
         """The ONNX Runtime encoder of this model, or None where it cannot reproduce it."""
@@ -149,4 +150,6 @@ class Embedder:
         return np.stack(found)
 
     def _encode_questions_now(self, questions: list[str]) -> list[np.ndarray]:
-        return list(self._onnx.encode(questions) if self._onnx else self.encode(questions))
+        if self._onnx:
+            return list(self._onnx.encode(questions, alone=self.batcher.running <= 1))
+        return list(self.encode(questions))

@@ -16,10 +16,17 @@ class SlowModel:
     def __init__(self, fail_on: str | None = None) -> None:
         self.batches: list[list[str]] = []
         self.fail_on = fail_on
+        self.running = self.most_at_once = 0
+        self._lock = threading.Lock()
 
     def __call__(self, items: list[str]) -> list[str]:
-        self.batches.append(list(items))
+        with self._lock:
+            self.batches.append(list(items))
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
         time.sleep(0.05)
+        with self._lock:
+            self.running -= 1
         if self.fail_on in items:
             raise RuntimeError("model failed")
         return [item.upper() for item in items]
@@ -55,6 +62,20 @@ def test_concurrent_questions_share_model_calls_and_each_gets_its_own_answer():
     assert answers == {item: item.upper() for item in items}
     assert sorted(i for batch in model.batches for i in batch) == sorted(items)
     assert len(model.batches) < len(items) and max(map(len, model.batches)) <= 8
+
+
+def test_workers_run_batches_side_by_side_and_never_more():
+    model = SlowModel()
+    items = [f"q{i}" for i in range(40)]
+    batcher = MicroBatcher(model, max_batch=4, workers=2)
+    answers = ask_together(batcher, items)
+    assert answers == {item: item.upper() for item in items}
+    assert model.most_at_once == 2
+    assert sorted(i for batch in model.batches for i in batch) == sorted(items)
+    for round_ in range(3):  # no worker slot is lost: later questions are still answered
+        assert ask_together(batcher, [f"r{round_}-{i}" for i in range(9)]) == {
+            f"r{round_}-{i}": f"R{round_}-{i}" for i in range(9)}
+    assert batcher._running == 0
 
 
 def test_a_failing_batch_fails_its_callers_and_the_next_batch_still_runs():

@@ -8,9 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.speed import format_table, run, squad_workload, write_json
-
-SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad" / "paragraphs"
+from bench.speed import SQUAD, format_table, run, squad_workload, write_json
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,6 +33,9 @@ from qa.embedding import Embedder
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
 from qa.search import MODES, Searcher, SearchRequest
+
+
+SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad" / "paragraphs"
 
 
 @dataclass
@@ -112,12 +116,16 @@ def measure_http(workload: Workload, root: Path, backend: str, seconds: float) -
     try:
         _wait_until_ready(port, server)
         paths = [f"/api/search?{urllib.parse.urlencode({'q': q, 'k': 5})}" for q in workload.questions]
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        single = [_milliseconds(lambda: _get(connection, path)) for path in paths]
-        figures = {"one_client": percentiles(single)}
-        figures["one_client"]["requests_per_s"] = 1000 / statistics.mean(single)
+        load = _wrk if shutil.which("wrk") else _throughput
+        figures = {"load_client": "wrk" if load is _wrk else "python threads"}
+        if load is _throughput:  # one client: every question once, in order
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            single = [_milliseconds(lambda: _get(connection, path)) for path in paths]
+            figures["one_client"] = {**percentiles(single), "requests_per_s": 1000 / statistics.mean(single)}
+        else:
+            figures["one_client"] = load(port, paths, 1, seconds)
         for clients in (4, 16):
-            figures[f"{clients}_clients"] = _throughput(port, paths, clients, seconds)
+            figures[f"{clients}_clients"] = load(port, paths, clients, seconds)
         figures["peak_memory_mb"] = _peak_memory_mb(server.pid)
         return figures
     finally:
@@ -155,6 +163,42 @@ def _throughput(port: int, paths: list[str], clients: int, seconds: float) -> di
         thread.join()
     elapsed = time.monotonic() - started
     return {"requests_per_s": done[0] / elapsed, "errors": errors[0], **percentiles(timings)}
+
+
+_WRK_SCRIPT = """
+paths = {%s}
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+"""
+
+
+def _wrk(port: int, paths: list[str], clients: int, seconds: float) -> dict:
+    """``clients`` keep-alive connections asking the questions in turn, driven by wrk (C,
+    so the load itself takes little of the CPU the server needs)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+    try:
+        output = subprocess.run(
+            ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{seconds:g}s", "--latency", "-s", script.name,
+             f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True, timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    errors = sum(int(n) for n in re.findall(r"(?:responses|connect|read|write|timeout):? (\d+)", output))
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "errors": errors,
+        "p50_ms": _wrk_milliseconds(re.search(r"\s50%\s+([\d.]+\w+)", output).group(1)),
+        "p99_ms": _wrk_milliseconds(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1)),
+    }
+
+
+def _wrk_milliseconds(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
 def _get(connection: http.client.HTTPConnection, path: str) -> int:
@@ -233,7 +277,8 @@ def format_table(figures: dict) -> str:
     rows.append(("open index + model", f"{search['open_index_and_model_s']:.2f} s", "", ""))
     header = ("figure", "measured", "baseline (same run)", "ratio")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    lines = [f"{figures['workload']}, {figures['questions']} questions, {figures['cpus']} CPUs"]
+    lines = [f"{figures['workload']}, {figures['questions']} questions, {figures['cpus']} CPUs, "
+             f"HTTP load from {served['load_client']}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)
 

@@ -1,8 +1,8 @@
 """Questions through ONNX Runtime: the model's transformer with mean pooling and
 normalisation, exported once from the loaded PyTorch model and cached on disk.
 
-About twice as fast as PyTorch for one short question on CPU, with the same
-vectors (cosine 1.0 on the bundled model). Nothing is downloaded: the export runs
+About 2.5 times as fast as PyTorch for one short question on 2 CPU cores, with
+the same vectors (cosine 1.0 on the bundled model; docs/BENCHMARKS.md). Nothing is downloaded: the export runs
 locally from weights already loaded.
 """
 
@@ -45,8 +45,8 @@ class OnnxEncoder:
     def __init__(self, transformer: torch.nn.Module, tokenizer, max_length: int, path: Path) -> None:
         if not path.is_file():
             export(transformer, tokenizer, path)
-        # A lone call uses every core (6.3 ms against 9.5 ms on one of 2 cores, measured
-        # question by question in turn); calls running side by side take one core each.
+        # A lone call uses every core (8.1 ms against 8.9 ms on one of 2 cores in
+        # `python -m bench.question_encoders`); calls running side by side take one core each.
         self._wide = _session(path, threads=0)
         self._narrow = _session(path, threads=1)
         self._inputs = {i.name for i in self._wide.get_inputs()}

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from qa.errors import QAError
-from qa.settings import SETTINGS
+from qa.settings import BACKENDS, SETTINGS
 
 _SETTING = {s.name: s for s in SETTINGS}
 
@@ -79,12 +79,9 @@ def delete(doc_ids: tuple[str, ...], index: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per document.")
 def list_documents(index: Path, as_json: bool) -> None:
     """List the documents in the index: id, passages, title."""
-    from qa.database import DocumentStore
-    from qa.index import DATABASE
+    from qa.index import open_store
 
-    if not (index / DATABASE).is_file():
-        raise QAError(f"no index at {index}: build one with `qa ingest PATH --index {index}`")
-    store = DocumentStore(index / DATABASE)
+    store = open_store(index)
     try:
         documents = store.documents()
     finally:
@@ -103,7 +100,7 @@ def list_documents(index: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
-@_option("BACKEND", type=click.Choice(["onnx", "torch"]))
+@_option("BACKEND", type=click.Choice(BACKENDS))
 def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str | None, backend: str) -> None:
     """Print the passages that best answer QUESTION, answer sentence first."""
     from qa.search import Searcher, SearchRequest
@@ -126,7 +123,7 @@ def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str
 @_option("THREADS", type=int)
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
-@_option("BACKEND", type=click.Choice(["onnx", "torch"]))
+@_option("BACKEND", type=click.Choice(BACKENDS))
 @_option("QUESTION_CACHE", type=click.IntRange(0))
 def serve(host: str, port: int, threads: int, index: Path, model: str | None, backend: str,
           question_cache: int) -> None:
@@ -154,7 +151,7 @@ def serve(host: str, port: int, threads: int, index: Path, model: str | None, ba
               help="Where indexes of evaluated corpora are kept for reuse.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
 @_option("MODEL")
-@_option("BACKEND", type=click.Choice(["onnx", "torch"]))
+@_option("BACKEND", type=click.Choice(BACKENDS))
 def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
              cache: Path, json_path: Path | None, model: str | None, backend: str) -> None:
     """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""

@@ -123,12 +123,7 @@ class Index:
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> "Index":
         """Open the index at ``root`` for searching; ``model`` must match, if given."""
-        path = root / DATABASE
-        if not path.is_file():
-            raise IndexUnavailable(
-                f"no index at {root}: build one with `qa ingest PATH --index {root}`", code="index_missing"
-            )
-        store = _checked_store(DocumentStore(path))
+        store = open_store(root)
         built_with = store.meta()["model"]
         if model is not None and model != built_with:
             store.close()
@@ -227,6 +222,15 @@ class Index:
 
     def close(self) -> None:
         self.store.close()
+
+
+def open_store(root: Path) -> DocumentStore:
+    """The store of the existing index at ``root``, in a format this version reads."""
+    path = root / DATABASE
+    if not path.is_file():
+        raise IndexUnavailable(f"no index at {root}: build one with `qa ingest PATH --index {root}`",
+                               code="index_missing")
+    return _checked_store(DocumentStore(path))
 
 
 def _checked_store(store: DocumentStore) -> DocumentStore:

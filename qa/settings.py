@@ -21,6 +21,8 @@ class Setting:
         return f"QA_{self.name}"
 
 
+BACKENDS = ("onnx", "torch")
+
 SETTINGS = (
     Setting("INDEX", "index/default", "Index directory to build and to serve."),
     Setting("MODEL", None, "Embedding model: a sentence-transformers name or path. "

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from qa.errors import QAError
 from qa.search import Searcher
-from qa.settings import defaults
+from qa.settings import BACKENDS, defaults
 from qa.web.auth import require_read
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,18 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
             app.config[secret] = os.environ[f"QA_{secret}"]
     if test_config:
         app.config.from_mapping(test_config)
-    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
+    app.config["MAX_CONTENT_LENGTH"] = _whole_number(app.config, "MAX_BODY_BYTES", 1)
+    _whole_number(app.config, "QUESTION_CACHE", 0)
+    if app.config["BACKEND"] not in BACKENDS:
+        raise QAError(f"QA_BACKEND must be one of {', '.join(BACKENDS)}, not {app.config['BACKEND']!r}",
+                      code="invalid_setting")
     if not app.config["API_TOKEN"]:
         log.warning("QA_API_TOKEN is not set: the document API is read-only")
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     if searcher is None:
         searcher = Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"], app.config["BACKEND"],
-                                 int(app.config["QUESTION_CACHE"]))
+                                 app.config["QUESTION_CACHE"])
         searcher.index.save_every(0)  # derived files brought up to date now save time at the next start
         searcher.warm_up()
     app.extensions["qa.searcher"] = searcher
@@ -48,6 +52,13 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
     app.before_request(_require_read)
     _register_error_handlers(app)
     return app
+
+
+def _whole_number(config: dict[str, Any], name: str, least: int) -> int:
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise QAError(f"QA_{name} must be a whole number of at least {least}, not {value!r}", code="invalid_setting")
+    return value
 
 
 def _require_read() -> None:

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_of_version ON passages (version);
 """
 
+_LIVE_PASSAGES = "passages p JOIN documents d USING (version) WHERE d.removed IS NULL"
+
 _PASSAGE_COLUMNS = """
     p.row, d.doc_id, p.ordinal, p.start, p."end",
     substr(d.text, p.start + 1, p."end" - p.start), d.title, d.source
@@ -138,38 +140,36 @@ class DocumentStore:
         with self._reading() as connection:
             meta = dict(connection.execute("SELECT key, value FROM meta"))
             rows = connection.execute(
-                "SELECT p.row FROM passages p JOIN documents d USING (version) WHERE d.removed IS NULL ORDER BY p.row"
+                f"SELECT p.row FROM {_LIVE_PASSAGES} ORDER BY p.row"
             ).fetchall()
             (documents,), = connection.execute("SELECT count(*) FROM documents WHERE removed IS NULL")
         return LiveRows(int(meta.get("generation", 0)), np.array([r for r, in rows], dtype=np.int64), documents, meta)
 
     def passages(self, rows: Iterable[int]) -> dict[int, PassageRecord]:
         """The passages at ``rows``, keyed by row; rows purged meanwhile are left out."""
-        found = {}
-        for batch in _batches([int(r) for r in rows]):
-            for r in self._query(
-                f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (version) "
-                f"WHERE p.row IN ({','.join('?' * len(batch))})",
-                batch,
-            ):
-                found[r[0]] = PassageRecord(r[0], Passage(*r[1:6]), r[6], r[7])
-        return found
+        found = self._query_in(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (version) WHERE p.row IN", rows
+        )
+        return {r[0]: PassageRecord(r[0], Passage(*r[1:6]), r[6], r[7]) for r in found}
 
-    def vectors(self, rows: list[int], dimension: int) -> dict[int, np.ndarray]:
-        found = {}
-        for batch in _batches([int(r) for r in rows]):
-            marks = ",".join("?" * len(batch))
-            for row, blob in self._query(f"SELECT row, vector FROM passages WHERE row IN ({marks})", batch):
-                found[row] = np.frombuffer(blob, dtype=np.float32, count=dimension)
+    def vectors(self, rows: Iterable[int], dimension: int) -> dict[int, np.ndarray]:
+        found = self._query_in("SELECT row, vector FROM passages WHERE row IN", rows)
+        return {row: np.frombuffer(blob, dtype=np.float32, count=dimension) for row, blob in found}
+
+    def _query_in(self, sql: str, values: Iterable) -> list[tuple]:
+        """``sql`` ending in ``IN``, for every value, asked in batches SQLite accepts."""
+        values = [v.item() if isinstance(v, np.generic) else v for v in values]
+        found = []
+        for first in range(0, len(values), _BATCH):
+            batch = values[first : first + _BATCH]
+            found += self._query(f"{sql} ({','.join('?' * len(batch))})", batch)
         return found
 
     def counts(self) -> tuple[int, int]:
         """(documents, passages) stored now."""
         with self._reading() as connection:
             (documents,), = connection.execute("SELECT count(*) FROM documents WHERE removed IS NULL")
-            (passages,), = connection.execute(
-                "SELECT count(*) FROM passages p JOIN documents d USING (version) WHERE d.removed IS NULL"
-            )
+            (passages,), = connection.execute(f"SELECT count(*) FROM {_LIVE_PASSAGES}")
         return documents, passages
 
     def documents(self, offset: int = 0, limit: int = -1) -> list[dict[str, Any]]:
@@ -202,12 +202,12 @@ class DocumentStore:
 
     def row_documents(self) -> dict[int, str]:
         """The document id of every stored passage row."""
-        return dict(self._query(
-            "SELECT p.row, d.doc_id FROM passages p JOIN documents d USING (version) WHERE d.removed IS NULL"
-        ))
+        return dict(self._query(f"SELECT p.row, d.doc_id FROM {_LIVE_PASSAGES}"))
 
-    def checksums(self) -> dict[str, str]:
-        return dict(self._query("SELECT doc_id, checksum FROM documents WHERE removed IS NULL"))
+    def checksums(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """The stored checksum of each of ``doc_ids`` that is stored."""
+        sql = "SELECT doc_id, checksum FROM documents WHERE removed IS NULL AND doc_id IN"
+        return dict(self._query_in(sql, doc_ids))
 
     def write(
         self,
@@ -281,8 +281,3 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous = FULL")
     connection.execute("PRAGMA foreign_keys = ON")
     return connection
-
-
-def _batches(rows: list[int]) -> Iterator[list[int]]:
-    for first in range(0, len(rows), _BATCH):
-        yield rows[first : first + _BATCH]

@@ -102,7 +102,7 @@ def store_documents(
     """Upsert ``documents`` (already read) into ``index``; ``replace`` deletes all others."""
     started = time.perf_counter()
     settings = ChunkSettings(**index.chunking)
-    stored = index.store.checksums()
+    stored = index.store.checksums(d.doc_id for d in documents)
     changed = [d for d in documents if stored.get(d.doc_id) != checksum(d)]
     unchanged = {d.doc_id for d in documents} - {d.doc_id for d in changed}
     report = IngestReport(index=index.root, unchanged=sorted(unchanged))

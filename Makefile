@@ -8,13 +8,22 @@ INDEX ?= $(or $(QA_INDEX),index/default)
 # or pip resolves a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: serve test install
+.PHONY: serve test install browser
 
 serve: $(INDEX)/documents.sqlite
 	$(BIN)/qa serve --index $(INDEX)
 
-test: $(VENV)/installed
+test: $(VENV)/installed browser
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium through its ChromeDriver. Without root
+# (or sudo) they cannot be installed here, and the tests skip, except under CI.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null || \
+	    { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+	    echo "could not install chromium and chromium-driver: the browser tests will be skipped"; }
 
 install: $(VENV)/installed
 

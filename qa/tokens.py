@@ -31,3 +31,13 @@ def terms(text: str) -> list[str]:
     """The indexable terms of ``text``, in order, repeats kept."""
     words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     return _stemmer().stemWords(words)
+
+
+def term_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
+    """Character spans of the words in ``text`` whose term is in ``wanted``, in order."""
+    if not wanted:
+        return []
+    found = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
+    found = [(start, end, word) for start, end, word in found if word not in STOPWORDS]
+    stems = _stemmer().stemWords([word for _, _, word in found])
+    return [(start, end) for (start, end, _), stem in zip(found, stems) if stem in wanted]

@@ -28,10 +28,12 @@ def test_result_fields_and_offsets_hold(client, searcher):
     ((document, _),) = [searcher.index.store.document(d["id"]) for d in searcher.index.store.documents()]
     for result in body["results"]:
         assert set(result) == {"rank", "score", "passage_id", "doc_id", "title", "source",
-                               "text", "start", "end", "answer"}
+                               "text", "start", "end", "answer", "matches"}
         assert document.text[result["start"] : result["end"]] == result["text"]
         answer = result["answer"]
         assert result["text"][answer["start"] : answer["end"]] == answer["text"]
+        marked = {result["text"][start:end].lower() for start, end in result["matches"]}
+        assert marked and marked <= {"wagner", "arrive", "arrived", "arrival", "arriving", "mali"}
         assert result["title"] == "Wagner Group withdraws from Mali" and result["source"] == "cgtn.com"
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)

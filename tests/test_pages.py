@@ -14,7 +14,8 @@ def test_empty_page_has_the_search_box(client):
     page = client.get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert '<form method="get"' in html and 'name="q"' in html and "autofocus" in html
+    assert 'method="get"' in html and 'name="q"' in html and "autofocus" in html
+    assert "1 document, " in html  # the empty state says what can be searched
     assert '<label for="q">' in html
 
 
@@ -27,6 +28,29 @@ def test_results_render_on_the_server_with_the_answer_marked(client):
     mark = html.index('<mark class="answer">', first)
     assert "December 2021" in html[mark : html.index("</mark>", mark)]
     assert 'value="when did Wagner arrive in Mali?"' in html
+    assert '<b class="term">Wagner</b>' in html and '<b class="term">Mali</b>' in html
+
+
+def test_a_result_links_to_its_passage_in_the_whole_document(client, searcher):
+    html = client.get("/", query_string={"q": "when did Wagner arrive in Mali?"}).get_data(as_text=True)
+    start = html.index('<a class="title" href="') + len('<a class="title" href="')
+    link = html[start : html.index('"', start)].replace("&amp;", "&")
+    assert link.startswith("/documents/") and link.endswith("#chosen")
+    page = client.get(link.split("#")[0])
+    assert page.status_code == 200
+    document_html = page.get_data(as_text=True)
+    chosen = document_html[document_html.index('<mark id="chosen"') : document_html.index("</mark>")]
+    assert "December 2021" in chosen
+    assert "Back to the results" in document_html
+    ((document, passages),) = [searcher.index.store.document(d["id"]) for d in searcher.index.store.documents()]
+    last_words = document.text.strip().split()[-1]
+    assert last_words in document_html  # the whole document, not just the passage
+
+
+def test_a_missing_document_is_a_page_that_says_so(client):
+    page = client.get("/documents/no/such/thing")
+    assert page.status_code == 404
+    assert "no document with the id" in page.get_data(as_text=True).lower()
 
 
 def test_bad_input_shows_a_message_not_a_crash(client):
@@ -50,7 +74,7 @@ def hostile_client(tmp_path_factory, embedder):
 
 def test_document_text_is_escaped(hostile_client):
     html = hostile_client.get("/", query_string={"q": "passage that mentions alert"}).get_data(as_text=True)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html and "&lt;/script&gt;" in html
+    assert "<script>alert" not in html
     page_query = hostile_client.get("/", query_string={"q": '"><script>x()</script>'}).get_data(as_text=True)
     assert "<script>x()</script>" not in page_query

@@ -1,4 +1,8 @@
-"""The search page: a plain form that the server renders, JavaScript optional."""
+"""The search page and the document view, rendered on the server.
+
+``static/search.js`` makes the same page answer without a reload; it builds the
+same markup from ``/api/search`` that ``search.html`` builds here.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,42 @@ from flask import Blueprint, render_template, request
 
 from qa.errors import InvalidInput
 from qa.search import MODES, SearchRequest
+from qa.tokens import term_spans, terms
 from qa.web.api import searcher
 
 blueprint = Blueprint("pages", __name__)
 
+Piece = tuple[str, bool]  # a run of text, and whether it is one of the question's words
 
-def _with_highlight(result: dict[str, Any]) -> dict[str, Any]:
-    """Split the passage around its answer sentence for the template to mark."""
-    text, answer = result["text"], result["answer"]
-    return {**result, "before": text[: answer["start"]], "after": text[answer["end"] :]}
+
+def pieces(text: str, start: int, end: int, matches: list[list[int]] | list[tuple[int, int]]) -> list[Piece]:
+    """``text[start:end]`` cut into runs, each marked as a question word or not."""
+    out: list[Piece] = []
+    at = start
+    for match_start, match_end in matches:
+        match_start, match_end = max(match_start, at), min(match_end, end)
+        if match_start >= match_end:
+            continue
+        if match_start > at:
+            out.append((text[at:match_start], False))
+        out.append((text[match_start:match_end], True))
+        at = match_end
+    if at < end:
+        out.append((text[at:end], False))
+    return out
+
+
+def _display(result: dict[str, Any]) -> dict[str, Any]:
+    """A result with its passage split around the answer sentence, question words marked."""
+    text, answer, matches = result["text"], result["answer"], result["matches"]
+    ordinal = result["passage_id"].rpartition("#")[2]
+    return {
+        **result,
+        "ordinal": ordinal,
+        "before": pieces(text, 0, answer["start"], matches),
+        "answer_pieces": pieces(text, answer["start"], answer["end"], matches),
+        "after": pieces(text, answer["end"], len(text), matches),
+    }
 
 
 @blueprint.get("/")
@@ -30,8 +61,30 @@ def search_page():
                 SearchRequest.parse(query, request.args.get("k"), request.args.get("mode"))
             )
             context["response"] = response
-            context["results"] = [_with_highlight(r) for r in response["results"]]
+            context["results"] = [_display(r) for r in response["results"]]
         except InvalidInput as error:
             context["error"] = error.message
             status = 400
+    else:
+        snapshot = searcher().index.snapshot()
+        context["size"] = {"documents": snapshot.documents, "passages": len(snapshot)}
     return render_template("search.html", **context), status
+
+
+@blueprint.get("/documents/<path:doc_id>")
+def document_page(doc_id: str):
+    """A whole document, the passage a result came from marked and scrolled to."""
+    found = searcher().index.store.document(doc_id)
+    if found is None:
+        return render_template("missing.html", doc_id=doc_id), 404
+    document, passages = found
+    chosen = next((p for p in passages if str(p.ordinal) == request.args.get("passage")), None)
+    query = request.args.get("q", "")[:1000]
+    matches = term_spans(document.text, set(terms(query)))
+    start, end = (chosen.start, chosen.end) if chosen else (0, 0)
+    return render_template(
+        "document.html", document=document, query=query, chosen=chosen, passages=len(passages),
+        before=pieces(document.text, 0, start, matches),
+        chosen_pieces=pieces(document.text, start, end, matches),
+        after=pieces(document.text, end, len(document.text), matches),
+    )

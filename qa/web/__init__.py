@@ -44,11 +44,13 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
         searcher.warm_up()
     app.extensions["qa.searcher"] = searcher
 
-    from qa.web import api, documents, pages
+    from qa.web import api, documents, observe, openapi, pages
 
+    observe.init_app(app)  # first, so its clock starts before the token check can refuse
     app.register_blueprint(api.blueprint)
     app.register_blueprint(documents.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(openapi.blueprint)
     app.before_request(_require_read)
     _register_error_handlers(app)
     return app
@@ -62,8 +64,8 @@ def _whole_number(config: dict[str, Any], name: str, least: int) -> int:
 
 
 def _require_read() -> None:
-    """Every route but liveness and static files needs the read token, when one is set."""
-    if request.endpoint not in {"api.health", "static"}:
+    """Every route but liveness, readiness and static files needs the read token, when one is set."""
+    if request.endpoint not in {"api.health", "api.ready", "static"}:
         require_read()
 
 

@@ -120,21 +120,31 @@ def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str
 @cli.command()
 @_option("HOST")
 @_option("PORT", type=int)
-@_option("THREADS", type=int)
+@_option("WORKERS", type=click.IntRange(1))
+@_option("THREADS", type=click.IntRange(1))
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
 @_option("BACKEND", type=click.Choice(BACKENDS))
 @_option("QUESTION_CACHE", type=click.IntRange(0))
-def serve(host: str, port: int, threads: int, index: Path, model: str | None, backend: str,
-          question_cache: int) -> None:
-    """Serve the API and the search page with waitress."""
+@_option("LOG_QUERIES", is_flag=True)
+def serve(host: str, port: int, workers: int, threads: int, index: Path, model: str | None, backend: str,
+          question_cache: int, log_queries: bool) -> None:
+    """Serve the API and the search page: waitress, or gunicorn with --workers above 1."""
+    config = {"INDEX": str(index), "MODEL": model, "BACKEND": backend, "QUESTION_CACHE": question_cache,
+              "LOG_QUERIES": log_queries}
+    click.echo(f"serving {index} on http://{host}:{port}/ with {workers} worker(s)", err=True)
+    if workers > 1:
+        from qa.web import workers as gunicorn_workers
+
+        gunicorn_workers.serve(config, host, port, workers, threads)
+        return
     import waitress
 
     from qa.web import create_app
 
-    app = create_app({"INDEX": str(index), "MODEL": model, "BACKEND": backend, "QUESTION_CACHE": question_cache})
+    app = create_app(config)
     passages = len(app.extensions["qa.searcher"].index.snapshot())
-    click.echo(f"serving {passages} passages from {index} on http://{host}:{port}/", err=True)
+    click.echo(f"{passages} passages loaded; ready", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 
 

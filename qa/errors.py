@@ -66,3 +66,8 @@ class NotFound(QAError):
 class Conflict(QAError):
     code = "conflict"
     status = 409
+
+
+class NotReady(QAError):
+    code = "not_ready"
+    status = 503

@@ -32,7 +32,11 @@ SETTINGS = (
     Setting("QUESTION_CACHE", 1024, "How many question vectors are kept for questions asked again; 0 for none."),
     Setting("HOST", "127.0.0.1", "Address `qa serve` listens on."),
     Setting("PORT", 8000, "Port `qa serve` listens on."),
-    Setting("THREADS", 8, "Worker threads of `qa serve`."),
+    Setting("THREADS", 8, "Threads per worker process of `qa serve`."),
+    Setting("WORKERS", 1, "Worker processes of `qa serve`; above 1, gunicorn runs them, each loading the index "
+            "from disk."),
+    Setting("LOG_QUERIES", False, "Put each request's question in its access-log line (off: questions are "
+            "never logged)."),
     Setting("API_TOKEN", None, "Bearer token the document API's writes require; without one the server is read-only."),
     Setting("READ_TOKEN", None, "Bearer token searches, the page and document reads require; unset, reads are open."),
     Setting("MAX_BODY_BYTES", 20 * 1024 * 1024, "Largest request body `qa serve` accepts (413 above it)."),

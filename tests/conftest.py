@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -104,18 +105,23 @@ def http(url: str, method: str = "GET", body: dict | None = None, token: str | N
         return error.code, json.load(error)
 
 
-def start_server(index: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """A real `qa serve` process on a free loopback port, answering /api/health."""
+def start_server(index: Path, env: dict[str, str] | None = None, *options: str) -> tuple[subprocess.Popen, str]:
+    """A real `qa serve` process on a free loopback port, answering /api/health.
+
+    Its output (the access log among it) goes to the file ``process.log``.
+    """
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa", "serve", "--port", str(port), "--index", str(index)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
-    )
+    with tempfile.NamedTemporaryFile(prefix="qa-serve-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa", "serve", "--port", str(port), "--index", str(index), *options],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )
+    process.log = Path(log.name)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"qa serve exited with {process.returncode}: {process.stdout.read()}")
+            pytest.fail(f"qa serve exited with {process.returncode}: {process.log.read_text()}")
         try:
             if http(f"{base}/api/health")[0] == 200:
                 return process, base

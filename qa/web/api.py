@@ -1,11 +1,12 @@
-"""JSON endpoints: /api/search (GET and POST) and /api/health."""
+"""JSON endpoints: /api/search (GET and POST), /api/health and /api/ready."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from qa.errors import InvalidInput
+from qa.errors import InvalidInput, NotReady
 from qa.search import Searcher, SearchRequest
+from qa.web.observe import observe_search
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -14,10 +15,17 @@ def searcher() -> Searcher:
     return current_app.extensions["qa.searcher"]
 
 
+def run_search(search: SearchRequest) -> dict:
+    """The response body for one search, its time recorded by mode."""
+    response = searcher().search(search)
+    observe_search(search.mode, response["took_ms"])
+    return response
+
+
 @blueprint.get("/search")
 def search_get():
     args = request.args
-    return jsonify(searcher().search(SearchRequest.parse(args.get("q"), args.get("k"), args.get("mode"))))
+    return jsonify(run_search(SearchRequest.parse(args.get("q"), args.get("k"), args.get("mode"))))
 
 
 @blueprint.post("/search")
@@ -25,7 +33,7 @@ def search_post():
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         raise InvalidInput('the body must be a JSON object such as {"q": "...", "k": 5}', code="invalid_json")
-    return jsonify(searcher().search(SearchRequest.parse(body.get("q"), body.get("k"), body.get("mode"))))
+    return jsonify(run_search(SearchRequest.parse(body.get("q"), body.get("k"), body.get("mode"))))
 
 
 @blueprint.get("/health")
@@ -41,3 +49,18 @@ def health():
         "generation": snapshot.generation,
         "writable": bool(current_app.config["API_TOKEN"]),
     })
+
+
+@blueprint.get("/ready")
+def ready():
+    """Ready when the model and index are loaded (they load before the server listens)
+    and the store still answers."""
+    found = current_app.extensions.get("qa.searcher")
+    if found is None:
+        raise NotReady("the model and index are still loading")
+    try:
+        snapshot = found.index.snapshot()
+    except Exception as error:  # a store that cannot be read: alive, but not ready
+        raise NotReady(f"the index cannot be read: {error}") from None
+    return jsonify({"ready": True, "model": found.index.model, "backend": found.embedder.backend,
+                    "generation": snapshot.generation, "passages": len(snapshot)})

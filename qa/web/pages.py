@@ -13,7 +13,7 @@ from flask import Blueprint, render_template, request
 from qa.errors import InvalidInput
 from qa.search import MODES, SearchRequest
 from qa.tokens import term_spans, terms
-from qa.web.api import searcher
+from qa.web.api import run_search, searcher
 
 blueprint = Blueprint("pages", __name__)
 
@@ -57,9 +57,7 @@ def search_page():
     status = 200
     if query is not None:
         try:
-            response = searcher().search(
-                SearchRequest.parse(query, request.args.get("k"), request.args.get("mode"))
-            )
+            response = run_search(SearchRequest.parse(query, request.args.get("k"), request.args.get("mode")))
             context["response"] = response
             context["results"] = [_display(r) for r in response["results"]]
         except InvalidInput as error:

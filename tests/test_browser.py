@@ -145,10 +145,7 @@ def test_the_document_link_opens_the_passage_in_view(page):
         "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom, innerHeight, scrollY]", chosen)
     assert scrolled > 0 and top < height and bottom > 0  # scrolled down to it, and on screen
     assert page.switch_to.active_element == chosen
-    if os.environ.get("QA_SCREENSHOTS"):
-        page.set_window_size(1280, 900)
-        page.refresh()
-        screenshot(page, "document.png")
+    screenshot(page, "document.png")
     page.find_element(By.CSS_SELECTOR, "a.back").click()
     wait_for_results(page, question)
 

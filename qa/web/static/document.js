@@ -1,9 +1,10 @@
-// Bring the passage a result came from to the middle of the screen, and give it
-// focus so a keyboard or screen-reader user starts there.
+// Bring the passage a result came from to the middle of the screen, once the
+// browser has made its own jump to #chosen, and give it focus so a keyboard or
+// screen-reader user starts there.
 (function () {
   "use strict";
   const chosen = document.getElementById("chosen");
   if (!chosen) return;
-  chosen.scrollIntoView({ block: "center" });
   chosen.focus({ preventScroll: true });
+  window.addEventListener("load", () => chosen.scrollIntoView({ block: "center" }));
 })();

@@ -66,7 +66,7 @@ class Snapshot:
         return Snapshot(
             generation=live.generation,
             rows=np.concatenate([self.rows[keep], new]),
-            vectors=VectorStore.build(np.vstack([self.vectors.vectors()[keep], added])),
+            vectors=self.vectors.updated(keep, added),
             lexical=self.lexical.updated(
                 keep, [passage_terms(records[r].passage.text, records[r].title, settings) for r in new]
             ),

@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from qa import vector_store
 from qa.vector_store import VectorStore
 
 
@@ -26,3 +28,67 @@ def test_k_beyond_size_returns_every_row_and_vectors_round_trip():
     _, rows = store.search(data[:1], 50)
     assert sorted(rows[0].tolist()) == [0, 1, 2]
     np.testing.assert_allclose(store.vectors(), data)
+
+
+def _clustered_rows(n, centres=200, d=384, seed=0):
+    """Unit vectors around fixed random centres, about 0.7 cosine from theirs, as embeddings cluster.
+    Rows drawn with different seeds share the centres, as questions share a corpus's topics."""
+    middle = _unit_rows(np.random.default_rng(12345), centres, d)
+    rng = np.random.default_rng(seed)
+    x = middle[rng.integers(0, centres, n)] + rng.standard_normal((n, d)).astype(np.float32) / np.sqrt(d)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _recall_at_10(found: np.ndarray, queries: np.ndarray, data: np.ndarray) -> float:
+    exact = np.argsort(-(queries @ data.T), axis=1)[:, :10]
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]))
+
+
+@pytest.fixture
+def small_threshold(monkeypatch):
+    """Approximate search from 3,000 vectors, so a test need not build hundreds of thousands."""
+    monkeypatch.setattr(vector_store, "EXACT_UP_TO", 3000)
+
+
+def test_the_index_is_exact_up_to_the_threshold_and_approximate_above(small_threshold):
+    assert VectorStore.build(_clustered_rows(3000)).kind == "exact"
+    data, queries = _clustered_rows(12000, seed=1), _clustered_rows(100, seed=2)
+    store = VectorStore.build(data)
+    assert store.kind == "ivf" and 1 <= store.nprobe < 200  # searches a fraction of its lists
+    _, found = store.search(queries, 10)
+    assert _recall_at_10(found, queries, data) >= 0.95
+
+
+def test_an_approximate_index_drops_renumbers_and_adds_like_a_rebuilt_one(small_threshold, tmp_path):
+    rng = np.random.default_rng(5)
+    data, extra = _clustered_rows(8000, seed=3), _clustered_rows(50, seed=4)
+    built = VectorStore.build(data)
+    built.save(tmp_path / "v.faiss")
+    loaded = VectorStore.load(tmp_path / "v.faiss")  # memory-mapped, and still updatable
+    keep = rng.random(len(data)) > 0.3
+    store = loaded.updated(keep, extra)
+    expected = np.vstack([data[keep], extra])
+    assert store.kind == "ivf" and len(store) == len(expected) and store.nprobe == built.nprobe
+    np.testing.assert_array_equal(store.vectors(), expected)
+    _, own = store.search(expected[::97], 1)  # each vector finds itself at its new position
+    assert own[:, 0].tolist() == list(range(0, len(expected), 97))
+    queries = _clustered_rows(100, seed=6)
+    _, found = store.search(queries, 10)
+    assert _recall_at_10(found, queries, expected) >= 0.95
+    assert len(loaded) == len(data)  # the original is untouched, for searches still holding it
+
+
+def test_a_saved_index_opens_memory_mapped_with_the_same_answers(small_threshold, tmp_path):
+    for n in (2000, 6000):
+        data, queries = _clustered_rows(n, seed=n), _clustered_rows(20, seed=7)
+        store = VectorStore.build(data)
+        path = tmp_path / f"{n}.faiss"
+        store.save(path)
+        opened = VectorStore.load(path)
+        assert opened.kind == store.kind
+        np.testing.assert_array_equal(opened.search(queries, 10)[1], store.search(queries, 10)[1])
+
+
+def test_vectors_without_clusters_are_searched_exactly(small_threshold):
+    rng = np.random.default_rng(11)
+    assert VectorStore.build(_unit_rows(rng, 6000)).kind == "exact"  # IVF would have to search most lists

@@ -1,6 +1,10 @@
 """`python -m bench`: qa's speed, each figure beside its baseline from the same run.
 
     python -m bench [--documents 1000] [--questions 200] [--backend onnx] [--json FILE]
+                    [--scale 100000 1000000 | --scale] [--txtai PYTHON]
+
+Then the vector index at scale (bench/scale.py) on synthetic vectors; `--scale` with
+no sizes skips it.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench import scale
 from bench.speed import SQUAD, format_table, run, squad_workload, write_json
 
 
@@ -18,10 +23,19 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200, help="Questions to ask. [default: 200]")
     parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="Question encoder. [default: onnx]")
     parser.add_argument("--seconds", type=float, default=10, help="Length of each concurrent HTTP run. [default: 10]")
+    parser.add_argument("--scale", type=int, nargs="*", default=[100_000, 1_000_000],
+                        help="Synthetic vector counts for the index at scale. [default: 100000 1000000]")
+    parser.add_argument("--txtai", metavar="PYTHON",
+                        help="A Python with txtai installed (see bench/txtai_side.py): adds txtai side by side.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
     args = parser.parse_args()
-    figures = run(squad_workload(args.corpus, args.documents, args.questions), args.backend, args.seconds)
+    figures = run(squad_workload(args.corpus, args.documents, args.questions), args.backend, args.seconds,
+                  args.txtai)
     print(format_table(figures))
+    if args.scale:
+        figures["scale"] = scale.run(args.scale, ["clustered", "uniform"])
+        print("\nThe vector index at scale (synthetic 384-d unit vectors, one question at a time, one thread)")
+        print(scale.format_table(figures["scale"]))
     if args.json:
         write_json(figures, args.json)
 

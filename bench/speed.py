@@ -237,7 +237,18 @@ def _peak_memory_mb(pid: int) -> float:
     return float("nan")
 
 
-def run(workload: Workload, backend: str, seconds: float) -> dict:
+def measure_txtai(workload: Workload, python: str, work: Path) -> dict:
+    """txtai (bench/txtai_side.py, run by ``python`` from its own environment) on the same
+    passages and questions."""
+    passages = [p.text for d in workload.documents for p in chunk_document(d, ChunkSettings())]
+    given, result = work / "txtai-input.json", work / "txtai-figures.json"
+    given.write_text(json.dumps({"passages": passages, "questions": workload.questions}))
+    script = Path(__file__).with_name("txtai_side.py")
+    subprocess.run([python, str(script), str(given), str(result)], check=True)
+    return json.loads(result.read_text())
+
+
+def run(workload: Workload, backend: str, seconds: float, txtai_python: str | None = None) -> dict:
     """Every figure for ``workload``, measured in this one run."""
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
@@ -248,6 +259,8 @@ def run(workload: Workload, backend: str, seconds: float) -> dict:
         del embedder
         figures["search"] = measure_search(workload, root, backend)
         figures["http"] = measure_http(workload, root, backend, seconds)
+        if txtai_python:
+            figures["txtai"] = measure_txtai(workload, txtai_python, work)
         return figures
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -273,6 +286,8 @@ def format_table(figures: dict) -> str:
         rows.append((f"HTTP, {clients} clients", f"{c['requests_per_s']:.1f} req/s, {c['errors']} errors",
                      f"1 client {one['requests_per_s']:.1f} req/s",
                      f"{c['requests_per_s'] / one['requests_per_s']:.2f}x"))
+    if "txtai" in figures:
+        rows += _txtai_rows(figures["txtai"], ingest, search)
     rows.append(("serving process", f"peak {served['peak_memory_mb']:.0f} MiB", "", ""))
     rows.append(("open index + model", f"{search['open_index_and_model_s']:.2f} s", "", ""))
     header = ("figure", "measured", "baseline (same run)", "ratio")
@@ -281,6 +296,18 @@ def format_table(figures: dict) -> str:
              f"HTTP load from {served['load_client']}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     return "\n".join(lines)
+
+
+def _txtai_rows(txtai: dict, ingest: dict, search: dict) -> list[tuple[str, str, str, str]]:
+    """txtai's figures, each ratio qa's against txtai's (above 1: qa is faster)."""
+    rows = [(f"txtai {txtai['txtai']} ingest", f"{txtai['dense_ingest_per_s']:.1f} passages/s",
+             f"raw encode {txtai['raw_per_s']:.1f}/s", f"{txtai['ingest_ratio']:.2f}x")]
+    for mode in ("dense", "hybrid"):
+        theirs = txtai[mode]["p50_ms"]
+        rows.append((f"txtai {mode}", f"p50 {theirs:.1f} ms, p99 {txtai[mode]['p99_ms']:.1f} ms",
+                     f"qa {mode} p50 {search[mode]['p50_ms']:.1f} ms",
+                     f"qa {theirs / search[mode]['p50_ms']:.2f}x faster"))
+    return rows
 
 
 def write_json(figures: dict, path: Path) -> None:

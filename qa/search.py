@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer import answer_span
+from qa.answer import answer_span, matched_words
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
 from qa.fusion import Fusion, Ranking, fuse
 from qa.index import Index, Snapshot
-from qa.tokens import term_spans, terms
+from qa.tokens import terms
 
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_K = 5
@@ -172,7 +172,6 @@ class Searcher:
         """The API's result objects for ranked rows, each with its answer sentence."""
         idf = (snapshot or self.index.snapshot()).lexical.idf
         records = self.index.store.passages([row for row, _ in ranked])
-        wanted = set(question_terms)
         results = []
         for row, score in ranked:
             record = records.get(row)
@@ -191,6 +190,6 @@ class Searcher:
                 "start": passage.start,
                 "end": passage.end,
                 "answer": {"text": passage.text[start:end], "start": start, "end": end},
-                "matches": [list(span) for span in term_spans(passage.text, wanted)],
+                "matches": matched_words(passage.text, question_terms),
             })
         return results

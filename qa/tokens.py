@@ -33,11 +33,14 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
-def term_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
-    """Character spans of the words in ``text`` whose term is in ``wanted``, in order."""
-    if not wanted:
-        return []
+def term_positions(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, term) of each indexable word of ``text``, in order."""
     found = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
     found = [(start, end, word) for start, end, word in found if word not in STOPWORDS]
     stems = _stemmer().stemWords([word for _, _, word in found])
-    return [(start, end) for (start, end, _), stem in zip(found, stems) if stem in wanted]
+    return [(start, end, stem) for (start, end, _), stem in zip(found, stems)]
+
+
+def term_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
+    """Character spans of the words in ``text`` whose term is in ``wanted``, in order."""
+    return [(start, end) for start, end, term in term_positions(text) if term in wanted] if wanted else []

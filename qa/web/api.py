@@ -53,11 +53,8 @@ def health():
 
 @blueprint.get("/ready")
 def ready():
-    """Ready when the model and index are loaded (they load before the server listens)
-    and the store still answers."""
-    found = current_app.extensions.get("qa.searcher")
-    if found is None:
-        raise NotReady("the model and index are still loading")
+    """Ready when the store still answers: the model and index load before the server listens."""
+    found = searcher()
     try:
         snapshot = found.index.snapshot()
     except Exception as error:  # a store that cannot be read: alive, but not ready

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qa.index import Index
@@ -78,3 +80,13 @@ def test_document_text_is_escaped(hostile_client):
     assert "<script>alert" not in html
     page_query = hostile_client.get("/", query_string={"q": '"><script>x()</script>'}).get_data(as_text=True)
     assert "<script>x()</script>" not in page_query
+
+
+def test_the_pages_load_nothing_from_elsewhere(client):
+    """No external fonts, scripts, styles or CDNs: the service must work offline."""
+    for path in ("/", "/?q=Wagner", "/documents/no-such"):
+        html = client.get(path).get_data(as_text=True)
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), path
+        assert "@import" not in html
+    css = client.get("/static/style.css").get_data(as_text=True)
+    assert "url(" not in css and "@import" not in css

@@ -25,7 +25,7 @@ from qa.beir import Dataset, load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
 from qa.evaluation import eval_index_path, open_eval_index, snapshot_passages
-from qa.fusion import Fusion, convex_combination, fuse
+from qa.fusion import Fusion, Scored, convex_combination, fuse
 from qa.index import Index
 from qa.lexical import LexicalIndex, passage_terms
 from qa.metrics import ranking_metrics
@@ -52,7 +52,11 @@ class Setup:
         return score(rankings, self.dataset, self.qids, self.row_doc)
 
     def default(self):
-        return [fuse(d, l, Fusion()) for d, l in zip(self.dense, self.lexical)]
+        return [fused_pairs(d, l) for d, l in zip(self.dense, self.lexical)]
+
+
+def fused_pairs(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], fusion: Fusion = Fusion()):
+    return fuse(Scored.of(dense), Scored.of(lexical), fusion).pairs()
 
 
 def _top(similarities: np.ndarray, depth: int = CANDIDATES):
@@ -92,7 +96,7 @@ def prf(setup: Setup) -> None:
         dense = _top(moved @ passages.T)
         show(f"prf top={top} beta={beta}, dense", setup.score(dense))
         for weight in (0.4, 0.5):
-            fused = [fuse(d, l, Fusion(dense_weight=weight)) for d, l in zip(dense, setup.lexical)]
+            fused = [fused_pairs(d, l, Fusion(dense_weight=weight)) for d, l in zip(dense, setup.lexical)]
             show(f"  fused w={weight}", setup.score(fused))
 
 
@@ -104,7 +108,8 @@ def doc_level(setup: Setup) -> None:
         return list(best.items())
 
     for weight in (0.4, 0.5):
-        fused = [convex_combination(best_per_document(d), best_per_document(l), weight, 0.2)
+        fused = [convex_combination(Scored.of(best_per_document(d)), Scored.of(best_per_document(l)), weight,
+                                    0.2).pairs()
                  for d, l in zip(setup.dense, setup.lexical)]
         figures = {}
         for qid, ranking in zip(setup.qids, fused):
@@ -166,7 +171,7 @@ def sentences(setup: Setup) -> None:
     for name, similarities in variants.items():
         dense = _top(similarities)
         show(name, setup.score(dense))
-        show("  fused", setup.score([fuse(d, l, Fusion()) for d, l in zip(dense, setup.lexical)]))
+        show("  fused", setup.score([fused_pairs(d, l) for d, l in zip(dense, setup.lexical)]))
 
 
 EXPERIMENTS = {"prf": prf, "doc-level": doc_level, "scaling": scaling, "sentences": sentences}

@@ -18,7 +18,7 @@ from qa.beir import load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
 from qa.evaluation import document_ranking, eval_index_path, open_eval_index, snapshot_passages
-from qa.fusion import Fusion, fuse
+from qa.fusion import Fusion, Scored, fuse
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.metrics import ranking_metrics
 from qa.tokens import terms
@@ -81,7 +81,8 @@ def main() -> None:
                 for w in args.weights for floor in (0.0, 0.2)
             ]
             for fusion in fusions:
-                fused = [fuse(d[:depth], l[:depth], fusion) for d, l in zip(dense, lexical)]
+                fused = [fuse(Scored.of(d[:depth]), Scored.of(l[:depth]), fusion).pairs()
+                         for d, l in zip(dense, lexical)]
                 label = (f"  {fusion.method} w={fusion.dense_weight} floor={fusion.dense_floor}"
                          if fusion.method == "convex" else "  rrf k=60") + f" c={depth}"
                 show(label, score(fused, dataset, qids, row_doc))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Mapping
 
 from qa.sentences import Span, sentence_spans
 from qa.tokens import term_positions
@@ -14,34 +16,45 @@ from qa.tokens import term_positions
 PASSAGES_CACHED = 2048
 
 
+@dataclass(frozen=True)
+class _Analysis:
+    """A passage's sentences with the terms each holds, and where each term's words are."""
+
+    sentences: tuple[Span, ...]
+    sentence_terms: tuple[frozenset[str], ...]
+    words_of: dict[str, tuple[Span, ...]]
+
+
 @lru_cache(maxsize=PASSAGES_CACHED)
-def _analysed(text: str) -> tuple[tuple[Span, ...], tuple[int, ...], tuple[tuple[int, int, str], ...]]:
-    """A passage's sentences, and the start, and the (start, end, term), of each indexable word."""
-    words = tuple(term_positions(text))
-    return tuple(sentence_spans(text)), tuple(word[0] for word in words), words
+def _analysed(text: str) -> _Analysis:
+    words = term_positions(text)
+    starts = [start for start, _, _ in words]
+    sentences = tuple(sentence_spans(text))
+    inside = [words[bisect_left(starts, start) : bisect_left(starts, end)] for start, end in sentences]
+    words_of: dict[str, list[Span]] = {}
+    for start, end, term in words:
+        words_of.setdefault(term, []).append((start, end))
+    return _Analysis(sentences, tuple(frozenset(term for _, _, term in found) for found in inside),
+                     {term: tuple(spans) for term, spans in words_of.items()})
 
 
-def answer_span(text: str, question_terms: list[str], weight: Callable[[str], float]) -> Span:
+def answer_span(text: str, weights: Mapping[str, float]) -> Span:
     """The sentence of ``text`` sharing the most question-term weight.
 
-    ``weight`` rates a term (IDF, so rare words count more); each term counts once
-    per sentence. Ties go to the earlier sentence; with no overlap at all, the
-    first sentence stands for the passage.
+    ``weights`` rates each of the question's terms (IDF, so rare words count more);
+    each term counts once per sentence. Ties go to the earlier sentence; with no
+    overlap at all, the first sentence stands for the passage.
     """
-    wanted = set(question_terms)
-    sentences, starts, words = _analysed(text)
+    analysis = _analysed(text)
     best, best_score = None, 0.0
-    for span in sentences:
-        inside = words[bisect_left(starts, span[0]) : bisect_left(starts, span[1])]
-        score = sum(weight(term) for term in wanted.intersection(term for _, _, term in inside))
+    for span, present in zip(analysis.sentences, analysis.sentence_terms):
+        score = math.fsum(weights[term] for term in present.intersection(weights))  # exact: order cannot matter
         if best is None or score > best_score:
             best, best_score = span, score
     return best or (0, len(text))
 
 
 def matched_words(text: str, question_terms: list[str]) -> list[list[int]]:
-    """[start, end] of each word of a passage that matches a question term."""
-    wanted = set(question_terms)
-    if not wanted:
-        return []
-    return [[start, end] for start, end, term in _analysed(text)[2] if term in wanted]
+    """[start, end] of each word of a passage that matches a question term, in order."""
+    words_of = _analysed(text).words_of
+    return sorted([start, end] for term in set(question_terms) for start, end in words_of.get(term, ()))

@@ -1,11 +1,46 @@
-"""Combine a dense and a lexical ranking of passage rows into one ranking."""
+"""Combine a dense and a lexical ranking of passage rows into one ranking.
+
+Rankings are ``Scored`` arrays: fusing 200 candidates from each side takes tens of
+microseconds, against several hundred as Python dicts (docs/BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, NamedTuple, Sequence
 
-Ranking = list[tuple[int, float]]
+import numpy as np
+
+Ranking = list[tuple[Any, float]]
+
+
+class Scored(NamedTuple):
+    """Ids (passage rows, or any comparable ids) with their scores, best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def of(cls, ranking: Ranking) -> "Scored":
+        """From (id, score) pairs."""
+        if not ranking:
+            return cls.empty()
+        ids, scores = zip(*ranking)
+        return cls(np.asarray(ids), np.asarray(scores, dtype=np.float64))
+
+    @classmethod
+    def empty(cls) -> "Scored":
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+    def top(self, k: int) -> "Scored":
+        return Scored(self.ids[:k], self.scores[:k])
+
+    def pairs(self) -> Ranking:
+        """As (id, score) pairs of Python numbers."""
+        return list(zip(self.ids.tolist(), self.scores.tolist()))
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)
@@ -14,7 +49,7 @@ class Fusion:
 
     ``rrf``: reciprocal rank fusion, ranks only. ``convex``: a weighted sum of scores,
     each list scaled to [0, 1] by its own best score and a floor (``dense_floor`` for
-    cosine, 0 for BM25); a row missing from a list scores 0 there.
+    cosine, 0 for BM25); an id missing from a list scores 0 there.
     """
 
     # Chosen on SciFact train and SQuAD-dev (docs/EVALUATION.md): scaled scores beat
@@ -25,41 +60,49 @@ class Fusion:
     dense_floor: float = 0.2
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = 60) -> Ranking:
-    """Rows ordered by the sum of ``1 / (k + rank)`` over the lists they appear in.
+def reciprocal_rank_fusion(rankings: Sequence[Sequence], k: int = 60) -> Scored:
+    """Ids ordered by the sum of ``1 / (k + rank)`` over the lists they appear in.
 
-    Ranks start at 1; ties keep the order in which rows were first seen.
+    Ranks start at 1; ties keep the order in which ids were first seen.
     """
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, row in enumerate(ranking, start=1):
-            scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: -item[1])
+    parts = [np.asarray(ranking) for ranking in rankings if len(ranking)]
+    if not parts:
+        return Scored.empty()
+    weights = [1.0 / (k + np.arange(1, len(part) + 1)) for part in parts]
+    return _summed(np.concatenate(parts), np.concatenate(weights))
 
 
-def _scaled(ranking: Ranking, floor: float) -> dict[int, float]:
-    if not ranking:
-        return {}
-    top = max(score for _, score in ranking)
-    span = top - floor
+def _scaled(scores: np.ndarray, floor: float) -> np.ndarray:
+    scores = scores.astype(np.float64)
+    if not len(scores):
+        return scores
+    span = scores.max() - floor
     if span <= 0:
-        return {row: 1.0 for row, _ in ranking}
-    return {row: max(0.0, (score - floor) / span) for row, score in ranking}
+        return np.ones_like(scores)
+    return np.maximum(0.0, (scores - floor) / span)
 
 
-def convex_combination(dense: Ranking, lexical: Ranking, dense_weight: float, dense_floor: float = 0.0) -> Ranking:
-    """Rows ordered by ``w * dense + (1 - w) * lexical`` on scaled scores."""
-    scaled_dense = _scaled(dense, dense_floor)
-    scaled_lexical = _scaled(lexical, 0.0)
-    rows = dict.fromkeys([row for row, _ in dense] + [row for row, _ in lexical])
-    fused = {
-        row: dense_weight * scaled_dense.get(row, 0.0) + (1 - dense_weight) * scaled_lexical.get(row, 0.0)
-        for row in rows
-    }
-    return sorted(fused.items(), key=lambda item: -item[1])
+def convex_combination(dense: Scored, lexical: Scored, dense_weight: float, dense_floor: float = 0.0) -> Scored:
+    """Ids ordered by ``w * dense + (1 - w) * lexical`` on scaled scores."""
+    if not len(dense) and not len(lexical):
+        return Scored.empty()
+    ids = np.concatenate([dense.ids, lexical.ids])
+    values = np.concatenate([dense_weight * _scaled(dense.scores, dense_floor),
+                             (1 - dense_weight) * _scaled(lexical.scores, 0.0)])
+    return _summed(ids, values)
 
 
-def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion) -> Ranking:
+def _summed(ids: np.ndarray, values: np.ndarray) -> Scored:
+    """Each distinct id once with its values summed, best first; ties in order of first appearance."""
+    order = np.argsort(ids, kind="stable")  # np.unique does the same, several times slower
+    grouped = ids[order]
+    starts = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
+    totals = np.add.reduceat(values[order], starts)
+    best = np.lexsort((order[starts], -totals))
+    return Scored(grouped[starts][best], totals[best])
+
+
+def fuse(dense: Scored, lexical: Scored, fusion: Fusion) -> Scored:
     if fusion.method == "convex":
         return convex_combination(dense, lexical, fusion.dense_weight, fusion.dense_floor)
-    return reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in lexical]], k=fusion.rrf_k)
+    return reciprocal_rank_fusion([dense.ids, lexical.ids], k=fusion.rrf_k)

@@ -17,7 +17,7 @@ import numpy as np
 from qa.answer import answer_span, matched_words
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
-from qa.fusion import Fusion, Ranking, fuse
+from qa.fusion import Fusion, Ranking, Scored, fuse
 from qa.index import Index, Snapshot
 from qa.tokens import terms
 
@@ -79,8 +79,8 @@ def _parse_mode(mode: Any) -> str:
 class Candidates:
     """One question's dense and lexical rankings of passage rows, best first."""
 
-    dense: Ranking
-    lexical: Ranking
+    dense: Scored
+    lexical: Scored
 
 
 class Searcher:
@@ -132,33 +132,34 @@ class Searcher:
     ) -> list[Ranking]:
         """Each request's top ``k`` passage rows with their scores."""
         found = self.retrieve(requests, question_terms, snapshot or self.index.snapshot())
-        return [self.rank(c, r.mode)[: r.k] for r, c in zip(requests, found)]
+        return [self.rank(c, r.mode).top(r.k).pairs() for r, c in zip(requests, found)]
 
     def retrieve(
         self, requests: list[SearchRequest], question_terms: list[list[str]], snapshot: Snapshot
     ) -> list[Candidates]:
         """Dense and lexical candidates (passage rows) for each request, as deep as its mode needs."""
         dense_wanted = [i for i, r in enumerate(requests) if r.mode != "lexical"]
-        dense: dict[int, Ranking] = {}
+        dense: dict[int, Scored] = {}
         if dense_wanted and len(snapshot):
             vectors = self.embedder.encode_questions([requests[i].query for i in dense_wanted])
             depth = max(self._depth(requests[i]) for i in dense_wanted)
             scores, positions = snapshot.vectors.search(vectors, depth)
             for i, row_scores, row_positions in zip(dense_wanted, scores, positions):
-                dense[i] = [(int(snapshot.rows[p]), float(s)) for p, s in zip(row_positions, row_scores) if p >= 0]
+                present = row_positions >= 0
+                dense[i] = Scored(snapshot.rows[row_positions[present]], row_scores[present])
         found = []
         for i, (request, words) in enumerate(zip(requests, question_terms)):
-            lexical: Ranking = []
+            lexical = Scored.empty()
             if request.mode != "dense":
                 scores, positions = snapshot.lexical.search(words, self._depth(request))
-                lexical = [(int(snapshot.rows[p]), float(s)) for p, s in zip(positions, scores)]
-            found.append(Candidates(dense.get(i, [])[: self._depth(request)], lexical))
+                lexical = Scored(snapshot.rows[positions], scores)
+            found.append(Candidates(dense.get(i, Scored.empty()).top(self._depth(request)), lexical))
         return found
 
     def _depth(self, request: SearchRequest) -> int:
         return request.k if request.mode != "hybrid" else max(self.candidates, request.k)
 
-    def rank(self, candidates: Candidates, mode: str) -> Ranking:
+    def rank(self, candidates: Candidates, mode: str) -> Scored:
         """The final ranking of one question's candidates in ``mode``."""
         if mode == "dense":
             return candidates.dense
@@ -171,6 +172,7 @@ class Searcher:
     ) -> list[dict[str, Any]]:
         """The API's result objects for ranked rows, each with its answer sentence."""
         idf = (snapshot or self.index.snapshot()).lexical.idf
+        weights = {term: idf(term) for term in question_terms}
         records = self.index.store.passages([row for row, _ in ranked])
         results = []
         for row, score in ranked:
@@ -178,7 +180,7 @@ class Searcher:
             if record is None:  # purged since this snapshot was taken: not a result any more
                 continue
             passage = record.passage
-            start, end = answer_span(passage.text, question_terms, idf)
+            start, end = answer_span(passage.text, weights)
             results.append({
                 "rank": len(results) + 1,
                 "score": round(float(np.float32(score)), 6),

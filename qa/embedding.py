@@ -13,14 +13,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import logging  # noqa: E402
-import threading  # noqa: E402
-from collections import OrderedDict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from qa.batching import MicroBatcher  # noqa: E402
 from qa.errors import IndexUnavailable  # noqa: E402
+from qa.lru import LRUCache  # noqa: E402
 
 log = logging.getLogger(__name__)
 DEFAULT_ONNX_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa" / "onnx"
@@ -38,40 +37,12 @@ def model_location(name: str) -> str:
     return name
 
 
-class QuestionCache:
-    """The vectors of the most recently asked questions, at most ``capacity`` of them."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, question: str) -> np.ndarray | None:
-        with self._lock:
-            vector = self._vectors.get(question)
-            if vector is not None:
-                self._vectors.move_to_end(question)
-            return vector
-
-    def put(self, question: str, vector: np.ndarray) -> None:
-        if self.capacity <= 0:
-            return
-        with self._lock:
-            self._vectors[question] = vector
-            self._vectors.move_to_end(question)
-            while len(self._vectors) > self.capacity:
-                self._vectors.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._vectors)
-
-
 class Embedder:
     """A loaded model that turns texts into unit-length float32 vectors.
 
     Passages go through PyTorch. Questions go through ONNX Runtime when ``backend``
     is "onnx" and the model is a mean-pooled transformer (else PyTorch too), and
-    their vectors are kept in a ``QuestionCache`` of ``cache_size`` entries.
+    their vectors are kept in an ``LRUCache`` of ``cache_size`` entries.
     """
 
     def __init__(
@@ -99,7 +70,7 @@ class Embedder:
         self.name = model
         self.batch_size = batch_size
         self.dimension = int(self._model.get_embedding_dimension())
-        self.questions = QuestionCache(cache_size)
+        self.questions: LRUCache[str, np.ndarray] = LRUCache(cache_size)
         self._onnx = self._onnx_encoder(location, onnx_cache) if backend == "onnx" else None
         self.backend = "onnx" if self._onnx else "torch"
         # With ONNX Runtime, batches run side by side, one per core (see OnnxEncoder).

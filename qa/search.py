@@ -18,7 +18,9 @@ from qa.answer import answer_span, matched_words
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
 from qa.fusion import Fusion, Ranking, Scored, fuse
+from qa.database import PassageRecord
 from qa.index import Index, Snapshot
+from qa.lru import LRUCache
 from qa.tokens import terms
 
 MODES = ("hybrid", "dense", "lexical")
@@ -26,6 +28,9 @@ DEFAULT_K = 5
 MAX_K = 50
 MAX_QUERY_CHARS = 1000
 _INTEGER = re.compile(r"\s*\+?\d{1,9}\s*")
+# Passages shown again (a popular one, the next question on the same topic) are not
+# read from the store again. A row means one passage for good, so none goes stale.
+PASSAGES_CACHED = 4096
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Searcher:
         self.embedder = embedder
         self.candidates = candidates
         self.fusion = fusion
+        self._passages: LRUCache[int, PassageRecord] = LRUCache(PASSAGES_CACHED)
 
     @classmethod
     def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> "Searcher":
@@ -167,13 +173,22 @@ class Searcher:
             return candidates.lexical
         return fuse(candidates.dense, candidates.lexical, self.fusion)
 
+    def passages(self, rows: list[int]) -> dict[int, PassageRecord]:
+        """The stored passages at ``rows``, from the cache where shown before."""
+        found = {row: record for row in rows if (record := self._passages.get(row)) is not None}
+        missing = [row for row in rows if row not in found]
+        for row, record in self.index.store.passages(missing).items() if missing else ():
+            found[row] = record
+            self._passages.put(row, record)
+        return found
+
     def results(
         self, ranked: Ranking, question_terms: list[str], snapshot: Snapshot | None = None
     ) -> list[dict[str, Any]]:
         """The API's result objects for ranked rows, each with its answer sentence."""
         idf = (snapshot or self.index.snapshot()).lexical.idf
         weights = {term: idf(term) for term in question_terms}
-        records = self.index.store.passages([row for row, _ in ranked])
+        records = self.passages([row for row, _ in ranked])
         results = []
         for row, score in ranked:
             record = records.get(row)

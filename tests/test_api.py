@@ -47,6 +47,18 @@ def test_post_takes_the_same_fields(client):
     assert "December 2021" in body["results"][0]["answer"]["text"]
 
 
+def test_passages_shown_again_are_not_read_from_the_store_again(searcher, monkeypatch):
+    from qa.search import SearchRequest
+
+    request = SearchRequest("when did Wagner arrive in Mali?", 3)
+    first = searcher.search(request)["results"]
+    reads = []
+    read = searcher.index.store.passages
+    monkeypatch.setattr(searcher.index.store, "passages", lambda rows: reads.append(list(rows)) or read(rows))
+    assert searcher.search(request)["results"] == first
+    assert reads == []
+
+
 def test_k_larger_than_the_index_returns_what_there_is(client, searcher):
     body = client.get("/api/search", query_string={"q": WAGNER, "k": 50}).get_json()
     assert len(body["results"]) == len(searcher.index.snapshot())

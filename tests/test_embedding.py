@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.embedding import Embedder, QuestionCache
+from qa.embedding import Embedder
+from qa.lru import LRUCache
 
 QUESTIONS = ["when did Wagner arrive in Mali?", "Who killed Prigozhin?", "What replaced Wagner in Mali?"]
 
 
 def test_the_cache_keeps_the_most_recent_questions():
-    cache = QuestionCache(2)
+    cache = LRUCache(2)
     cache.put("a", np.ones(2))
     cache.put("b", np.ones(2))
     assert cache.get("a") is not None  # "a" is now the most recent
     cache.put("c", np.ones(2))
     assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
     assert len(cache) == 2
-    off = QuestionCache(0)
+    off = LRUCache(0)
     off.put("a", np.ones(2))
     assert off.get("a") is None
 
 
 def test_a_question_asked_again_is_not_encoded_again(embedder, monkeypatch):
-    monkeypatch.setattr(embedder, "questions", QuestionCache(16))
+    monkeypatch.setattr(embedder, "questions", LRUCache(16))
     calls = []
     real = embedder.encode
     monkeypatch.setattr(embedder, "encode", lambda texts, progress=False: calls.append(list(texts)) or real(texts))

@@ -17,8 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-import pytest
 
 from qa.chunking import ChunkSettings, chunk_document
 from qa.index import DATABASE, DERIVED, Index, Snapshot

@@ -33,6 +33,9 @@ from qa.vector_store import VectorStore
 DATABASE = "documents.sqlite"
 DERIVED = "derived"
 SNAPSHOT = "snapshot.json"
+# How often searches ask the store whether another process has written: a write
+# elsewhere shows up this much later at most, and a search mostly skips the query.
+CHECK_EVERY_SECONDS = 0.1
 log = logging.getLogger(__name__)
 
 
@@ -115,6 +118,7 @@ class Index:
         self.chunking = json.loads(meta["chunking"])
         self._lexical = lexical
         self._refreshing = threading.Lock()
+        self._checked_at = 0.0
         self._snapshot = self._load_derived()
         self._saved_generation = self._snapshot.generation
         self._saved_at = 0.0
@@ -158,10 +162,14 @@ class Index:
         return cls(root, store)
 
     def snapshot(self) -> Snapshot:
-        """The newest snapshot. When another process has moved the store on, a background
-        thread brings it up to date; searches meanwhile keep the one they have."""
-        if self.store.generation() != self._snapshot.generation and self._refreshing.acquire(blocking=False):
-            threading.Thread(target=self._update_in_background, daemon=True).start()
+        """The newest snapshot. When another process has moved the store on (asked at most
+        every ``CHECK_EVERY_SECONDS``), a background thread brings it up to date;
+        searches meanwhile keep the one they have."""
+        now = time.monotonic()
+        if now - self._checked_at >= CHECK_EVERY_SECONDS:
+            self._checked_at = now
+            if self.store.generation() != self._snapshot.generation and self._refreshing.acquire(blocking=False):
+                threading.Thread(target=self._update_in_background, daemon=True).start()
         return self._snapshot
 
     def _update_in_background(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,25 @@ def test_an_index_whose_first_ingest_died_before_writing_takes_the_next_ingest(c
     with pytest.raises(IndexUnavailable, match="first ingest did not finish"):
         Index.open(root)
     assert ingest([corpus], root, embedder).documents == 4
+
+
+def test_a_write_from_elsewhere_is_seen_without_asking_the_store_at_every_search(seed_index, tmp_path, embedder):
+    copy = tmp_path / "copy"
+    shutil.copytree(seed_index, copy)
+    reader = Index.open(copy)
+    asked = []
+    generation = reader.store.generation
+    reader.store.generation = lambda: asked.append(1) or generation()
+    before = reader.snapshot().generation
+    for _ in range(50):
+        reader.snapshot()
+    assert len(asked) <= 2  # one look per CHECK_EVERY_SECONDS, not one per search
+
+    (tmp_path / "new.md").write_text("# Timbuktu\n\nTimbuktu lies near the Niger river in Mali.\n")
+    ingest([tmp_path / "new.md"], copy, embedder)  # its own opening of the index, as another process
+    deadline = time.monotonic() + 30
+    while reader.snapshot().generation == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader.snapshot().generation > before
+    assert len(reader.snapshot()) == reader.store.counts()[1]
+    reader.close()

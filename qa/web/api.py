@@ -56,6 +56,7 @@ def ready():
     """Ready when the store still answers: the model and index load before the server listens."""
     found = searcher()
     try:
+        found.index.store.generation()  # the store itself, now, not only the snapshot's last look at it
         snapshot = found.index.snapshot()
     except Exception as error:  # a store that cannot be read: alive, but not ready
         raise NotReady(f"the index cannot be read: {error}") from None

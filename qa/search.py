@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from qa.answer import answer_span, matched_words
+from qa.database import PassageRecord
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
 from qa.fusion import Fusion, Ranking, Scored, fuse
-from qa.database import PassageRecord
 from qa.index import Index, Snapshot
 from qa.lru import LRUCache
 from qa.tokens import terms
@@ -177,9 +177,10 @@ class Searcher:
         """The stored passages at ``rows``, from the cache where shown before."""
         found = {row: record for row in rows if (record := self._passages.get(row)) is not None}
         missing = [row for row in rows if row not in found]
-        for row, record in self.index.store.passages(missing).items() if missing else ():
-            found[row] = record
-            self._passages.put(row, record)
+        if missing:
+            for row, record in self.index.store.passages(missing).items():
+                found[row] = record
+                self._passages.put(row, record)
         return found
 
     def results(

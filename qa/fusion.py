@@ -1,7 +1,7 @@
 """Combine a dense and a lexical ranking of passage rows into one ranking.
 
-Rankings are ``Scored`` arrays: fusing 200 candidates from each side takes tens of
-microseconds, against several hundred as Python dicts (docs/BENCHMARKS.md).
+Rankings are ``Scored`` arrays, so fusing 200 candidates a side is a handful of
+numpy calls rather than a Python loop over dicts.
 """
 
 from __future__ import annotations

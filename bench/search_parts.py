@@ -22,6 +22,7 @@ import numpy as np
 from bench.speed import SQUAD, squad_workload
 from qa.chunking import ChunkSettings
 from qa.embedding import Embedder
+from qa.fusion import fuse_scores
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
 from qa.search import Searcher, SearchRequest
@@ -42,13 +43,14 @@ def parts(searcher: Searcher, questions: list[str]) -> dict[str, Callable[[str],
     depth = searcher.candidates
     words = {q: terms(q) for q in questions}
     vectors = {q: searcher.embedder.encode_questions([q]) for q in questions}
-    found = {q: searcher.retrieve([SearchRequest(q, 5, "hybrid")], [words[q]], snapshot)[0] for q in questions}
-    ranked = {q: searcher.rank(found[q], "hybrid").top(5).pairs() for q in questions}
+    dense = {q: snapshot.vectors.scores(vectors[q], depth)[0] for q in questions}
+    lexical = {q: snapshot.lexical.scores(words[q]) for q in questions}
+    ranked = {q: searcher.rank_many([SearchRequest(q, 5, "hybrid")], [words[q]], snapshot)[0] for q in questions}
     return {
         "question terms": lambda q: terms(q),
-        f"FAISS, top {depth}": lambda q: snapshot.vectors.search(vectors[q], depth),
-        f"BM25, top {depth}": lambda q: snapshot.lexical.search(words[q], depth),
-        "fusion": lambda q: searcher.rank(found[q], "hybrid"),
+        "dense score of every passage": lambda q: snapshot.vectors.scores(vectors[q], depth),
+        "BM25 score of every passage": lambda q: snapshot.lexical.scores(words[q]),
+        "fusion, top 5": lambda q: fuse_scores(dense[q], lexical[q], searcher.fusion, 5, depth),
         "five results with answers": lambda q: searcher.results(ranked[q], words[q], snapshot),
         "whole search but the encoder": lambda q: searcher.search(SearchRequest(q, 5, "hybrid")),
     }

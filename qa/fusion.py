@@ -1,7 +1,9 @@
-"""Combine a dense and a lexical ranking of passage rows into one ranking.
+"""Combine a dense and a lexical ranking of passages into one ranking.
 
-Rankings are ``Scored`` arrays, so fusing 200 candidates a side is a handful of
-numpy calls rather than a Python loop over dicts.
+Two shapes of input. A search fuses score arrays that hold every snapshot position
+(``fuse_scores``): a few numpy calls over whole arrays, with no candidate lists to
+build, cut or merge. Experiments fuse ``Scored`` lists of any ids (``fuse``). Both
+scale scores the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +33,24 @@ class Scored(NamedTuple):
     @classmethod
     def empty(cls) -> "Scored":
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+    @classmethod
+    def best(cls, scores: np.ndarray, k: int, above: float | None = None) -> "Scored":
+        """The ``k`` best positions of ``scores`` (an array holding every position's
+        score), with only scores ``above`` a bound where one is given; ties go to the
+        lower position."""
+        if above is not None:
+            kept = np.flatnonzero(scores > above)
+            return cls.best(scores[kept], k).at(kept)
+        cut = len(scores) - k
+        positions = np.argpartition(scores, cut)[cut:] if cut > 0 else np.arange(len(scores))
+        found = scores[positions]
+        order = np.lexsort((positions, -found))
+        return cls(positions[order], found[order])
+
+    def at(self, ids: np.ndarray) -> "Scored":
+        """The same ranking with each position ``i`` replaced by ``ids[i]``."""
+        return Scored(ids[self.ids], self.scores)
 
     def top(self, k: int) -> "Scored":
         return Scored(self.ids[:k], self.scores[:k])
@@ -72,14 +92,20 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence], k: int = 60) -> Scored:
     return _summed(np.concatenate(parts), np.concatenate(weights))
 
 
-def _scaled(scores: np.ndarray, floor: float) -> np.ndarray:
-    scores = scores.astype(np.float64)
-    if not len(scores):
-        return scores
-    span = scores.max() - floor
-    if span <= 0:
-        return np.ones_like(scores)
-    return np.maximum(0.0, (scores - floor) / span)
+def _scaled(scores: np.ndarray, floor: float, weight: float) -> np.ndarray:
+    """Scores mapped to [0, ``weight``]: the best to ``weight``, ``floor`` and below
+    (and -inf) to 0, in the scores' own precision.
+
+    Where nothing is above the floor, the lowest known score stands in for it, so the
+    order among the scores still counts; where nothing differs, all map to 0.
+    """
+    best = scores.max(initial=-np.inf)
+    if best <= floor and best > -np.inf:
+        floor = scores[scores > -np.inf].min()
+    span = float(best - floor)
+    if not span > 0:  # nothing known, or nothing that differs
+        return np.zeros_like(scores)
+    return np.maximum(scores - floor, 0.0) * (weight / span)
 
 
 def convex_combination(dense: Scored, lexical: Scored, dense_weight: float, dense_floor: float = 0.0) -> Scored:
@@ -87,8 +113,8 @@ def convex_combination(dense: Scored, lexical: Scored, dense_weight: float, dens
     if not len(dense) and not len(lexical):
         return Scored.empty()
     ids = np.concatenate([dense.ids, lexical.ids])
-    values = np.concatenate([dense_weight * _scaled(dense.scores, dense_floor),
-                             (1 - dense_weight) * _scaled(lexical.scores, 0.0)])
+    values = np.concatenate([_scaled(dense.scores, dense_floor, dense_weight),
+                             _scaled(lexical.scores, 0.0, 1 - dense_weight)])
     return _summed(ids, values)
 
 
@@ -102,7 +128,27 @@ def _summed(ids: np.ndarray, values: np.ndarray) -> Scored:
     return Scored(grouped[starts][best], totals[best])
 
 
+def convex_scores(dense: np.ndarray, lexical: np.ndarray, dense_weight: float, dense_floor: float = 0.0) -> np.ndarray:
+    """``w * dense + (1 - w) * lexical`` of every position, each array scaled as in
+    ``convex_combination``. A dense score of -inf (unknown) or a lexical 0 adds nothing."""
+    return _scaled(dense, dense_floor, dense_weight) + _scaled(lexical, 0.0, 1 - dense_weight)
+
+
 def fuse(dense: Scored, lexical: Scored, fusion: Fusion) -> Scored:
+    """Two ranked lists of ids as one."""
     if fusion.method == "convex":
         return convex_combination(dense, lexical, fusion.dense_weight, fusion.dense_floor)
     return reciprocal_rank_fusion([dense.ids, lexical.ids], k=fusion.rrf_k)
+
+
+def fuse_scores(dense: np.ndarray, lexical: np.ndarray, fusion: Fusion, k: int, candidates: int) -> Scored:
+    """The ``k`` best positions from every position's dense score (-inf where unknown)
+    and BM25 score (0 where no term matches).
+
+    Convex fusion scores every position. RRF needs ranks, so it ranks the best
+    ``candidates`` of each side, as it would lists.
+    """
+    if fusion.method == "convex":
+        return Scored.best(convex_scores(dense, lexical, fusion.dense_weight, fusion.dense_floor), k)
+    depth = max(candidates, k)
+    return fuse(Scored.best(dense, depth, above=-np.inf), Scored.best(lexical, depth, above=0.0), fusion).top(k)

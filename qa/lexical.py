@@ -7,7 +7,6 @@ new ones without reading the others again, and is saved as plain arrays (no pick
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,7 +48,8 @@ class LexicalIndex:
         self._vocabulary = vocabulary
         self._columns = {term: column for column, term in enumerate(vocabulary)}
         self._counts = counts
-        self._document_frequency = np.bincount(counts.indices, minlength=len(vocabulary))
+        frequency = np.bincount(counts.indices, minlength=len(vocabulary))  # passages holding each term
+        self._idf = np.log(1 + (counts.shape[0] - frequency + 0.5) / (frequency + 0.5))
         self._weights = self._bm25_weights().tocsc()
 
     @classmethod
@@ -83,12 +83,10 @@ class LexicalIndex:
         rows = counts.shape[0]
         lengths = np.asarray(counts.sum(axis=1)).ravel()
         average = lengths.mean() if rows and lengths.mean() > 0 else 1.0
-        df = self._document_frequency
-        idf = np.log(1 + (rows - df + 0.5) / (df + 0.5))
         tf = counts.data.astype(np.float64)
         length = np.repeat(lengths, np.diff(counts.indptr))
         k1, b = self.settings.k1, self.settings.b
-        weights = idf[counts.indices] * tf / (tf + k1 * (1 - b + b * length / average))
+        weights = self._idf[counts.indices] * tf / (tf + k1 * (1 - b + b * length / average))
         return sparse.csr_matrix((weights.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
 
     @classmethod
@@ -114,28 +112,34 @@ class LexicalIndex:
     def known(self, terms: list[str]) -> list[str]:
         return [t for t in terms if t in self._columns]
 
-    def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, positions) with a positive score, best first.
+    def scores(self, terms: list[str]) -> np.ndarray:
+        """Every position's BM25 score for ``terms`` (0 where none matches), as float64.
 
         A term repeated in the question counts each time, as in bm25s."""
         columns = [self._columns[t] for t in self.known(terms)]
-        if not columns or not len(self):
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        if not columns:
+            return np.zeros(len(self))
         weights = self._weights
         spans = [slice(weights.indptr[c], weights.indptr[c + 1]) for c in columns]
         positions = np.concatenate([weights.indices[s] for s in spans])
         values = np.concatenate([weights.data[s] for s in spans])
-        scores = np.bincount(positions, weights=values, minlength=len(self)).astype(np.float32)
+        # astype: bincount gives integers where the terms' passages are all gone
+        return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
+
+    def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, positions) with a positive score, best first."""
+        scores = self.scores(terms)
+        if not len(scores):
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
-        return scores[top], top.astype(np.int64)
+        return scores[top].astype(np.float32), top.astype(np.int64)
 
-    def idf(self, term: str) -> float:
-        """Inverse document frequency of ``term`` (0 for an unknown term)."""
-        column = self._columns.get(term)
-        if column is None:
-            return 0.0
-        df = int(self._document_frequency[column])
-        return math.log(1 + (len(self) - df + 0.5) / (df + 0.5))
+    def idf(self, terms: list[str]) -> dict[str, float]:
+        """Inverse document frequency of each of ``terms`` (0 for an unknown term)."""
+        known = self.known(terms)
+        weights = dict.fromkeys(terms, 0.0)
+        weights.update(zip(known, self._idf[[self._columns[t] for t in known]].tolist()))
+        return weights

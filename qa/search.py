@@ -18,7 +18,7 @@ from qa.answer import answer_span, matched_words
 from qa.database import PassageRecord
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
-from qa.fusion import Fusion, Ranking, Scored, fuse
+from qa.fusion import Fusion, Ranking, Scored, fuse_scores
 from qa.index import Index, Snapshot
 from qa.lru import LRUCache
 from qa.tokens import terms
@@ -80,16 +80,13 @@ def _parse_mode(mode: Any) -> str:
     return mode
 
 
-@dataclass(frozen=True)
-class Candidates:
-    """One question's dense and lexical rankings of passage rows, best first."""
-
-    dense: Scored
-    lexical: Scored
-
-
 class Searcher:
-    """Searches one opened index with the model it was built with."""
+    """Searches one opened index with the model it was built with.
+
+    Hybrid search fuses every passage's dense and BM25 scores. ``candidates`` is how
+    deep each side is ranked where a whole ranking is not at hand: the dense side of
+    an approximate (IVF) index, and both sides of RRF.
+    """
 
     def __init__(
         self, index: Index, embedder: Embedder, candidates: int = 200, fusion: Fusion = Fusion()
@@ -136,42 +133,30 @@ class Searcher:
     def rank_many(
         self, requests: list[SearchRequest], question_terms: list[list[str]], snapshot: Snapshot | None = None
     ) -> list[Ranking]:
-        """Each request's top ``k`` passage rows with their scores."""
-        found = self.retrieve(requests, question_terms, snapshot or self.index.snapshot())
-        return [self.rank(c, r.mode).top(r.k).pairs() for r, c in zip(requests, found)]
+        """Each request's top ``k`` passage rows with their scores; the questions that
+        need the model are embedded in one batch."""
+        snapshot = snapshot or self.index.snapshot()
+        if not len(snapshot):
+            return [[] for _ in requests]
+        vectors = iter(self.embedder.encode_questions([r.query for r in requests if r.mode != "lexical"]))
+        return [
+            self.positions(request, next(vectors) if request.mode != "lexical" else None, words, snapshot)
+            .at(snapshot.rows).pairs()
+            for request, words in zip(requests, question_terms)
+        ]
 
-    def retrieve(
-        self, requests: list[SearchRequest], question_terms: list[list[str]], snapshot: Snapshot
-    ) -> list[Candidates]:
-        """Dense and lexical candidates (passage rows) for each request, as deep as its mode needs."""
-        dense_wanted = [i for i, r in enumerate(requests) if r.mode != "lexical"]
-        dense: dict[int, Scored] = {}
-        if dense_wanted and len(snapshot):
-            vectors = self.embedder.encode_questions([requests[i].query for i in dense_wanted])
-            depth = max(self._depth(requests[i]) for i in dense_wanted)
-            scores, positions = snapshot.vectors.search(vectors, depth)
-            for i, row_scores, row_positions in zip(dense_wanted, scores, positions):
-                present = row_positions >= 0
-                dense[i] = Scored(snapshot.rows[row_positions[present]], row_scores[present])
-        found = []
-        for i, (request, words) in enumerate(zip(requests, question_terms)):
-            lexical = Scored.empty()
-            if request.mode != "dense":
-                scores, positions = snapshot.lexical.search(words, self._depth(request))
-                lexical = Scored(snapshot.rows[positions], scores)
-            found.append(Candidates(dense.get(i, Scored.empty()).top(self._depth(request)), lexical))
-        return found
-
-    def _depth(self, request: SearchRequest) -> int:
-        return request.k if request.mode != "hybrid" else max(self.candidates, request.k)
-
-    def rank(self, candidates: Candidates, mode: str) -> Scored:
-        """The final ranking of one question's candidates in ``mode``."""
-        if mode == "dense":
-            return candidates.dense
-        if mode == "lexical":
-            return candidates.lexical
-        return fuse(candidates.dense, candidates.lexical, self.fusion)
+    def positions(
+        self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str], snapshot: Snapshot
+    ) -> Scored:
+        """One question's top ``k`` snapshot positions in its mode, best first."""
+        if request.mode == "dense":
+            (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], request.k)
+            return Scored(positions[positions >= 0], scores[positions >= 0])
+        if request.mode == "lexical":
+            scores, positions = snapshot.lexical.search(question_terms, request.k)
+            return Scored(positions, scores)
+        dense = snapshot.vectors.scores(vector[np.newaxis], max(self.candidates, request.k))[0]
+        return fuse_scores(dense, snapshot.lexical.scores(question_terms), self.fusion, request.k, self.candidates)
 
     def passages(self, rows: list[int]) -> dict[int, PassageRecord]:
         """The stored passages at ``rows``, from the cache where shown before."""
@@ -187,8 +172,7 @@ class Searcher:
         self, ranked: Ranking, question_terms: list[str], snapshot: Snapshot | None = None
     ) -> list[dict[str, Any]]:
         """The API's result objects for ranked rows, each with its answer sentence."""
-        idf = (snapshot or self.index.snapshot()).lexical.idf
-        weights = {term: idf(term) for term in question_terms}
+        weights = (snapshot or self.index.snapshot()).lexical.idf(question_terms)
         records = self.passages([row for row, _ in ranked])
         results = []
         for row, score in ranked:
@@ -199,7 +183,7 @@ class Searcher:
             start, end = answer_span(passage.text, weights)
             results.append({
                 "rank": len(results) + 1,
-                "score": round(float(np.float32(score)), 6),
+                "score": round(score, 6),
                 "passage_id": passage.passage_id,
                 "doc_id": passage.doc_id,
                 "title": record.title,

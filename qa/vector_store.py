@@ -44,6 +44,11 @@ class VectorStore:
 
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
+        concrete = faiss.downcast_index(index)
+        self._ivf: faiss.IndexIVF | None = concrete if isinstance(concrete, faiss.IndexIVF) else None
+        # Where a flat index keeps its vectors (mapped or not), for scoring them all at once.
+        self._stored = concrete.get_xb() if self._ivf is None else None
+        self._size, self._dimension = int(index.ntotal), int(index.d)
 
     @classmethod
     def build(cls, vectors: np.ndarray) -> "VectorStore":
@@ -71,11 +76,11 @@ class VectorStore:
         faiss.write_index(self._index, str(path))
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return self._size
 
     @property
     def dimension(self) -> int:
-        return int(self._index.d)
+        return self._dimension
 
     @property
     def kind(self) -> str:
@@ -85,11 +90,6 @@ class VectorStore:
     @property
     def nprobe(self) -> int | None:
         return int(self._ivf.nprobe) if self._ivf is not None else None
-
-    @property
-    def _ivf(self) -> faiss.IndexIVF | None:
-        index = faiss.downcast_index(self._index)
-        return index if isinstance(index, faiss.IndexIVF) else None
 
     def vectors(self) -> np.ndarray:
         """Every stored vector, in position order."""
@@ -112,6 +112,27 @@ class VectorStore:
         """Top ``k`` (scores, positions) per query row; positions are -1 where fewer exist."""
         k = max(1, min(k, len(self)))
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def scores(self, queries: np.ndarray, depth: int) -> np.ndarray:
+        """Every position's score for each query row, shape (rows, len(self)).
+
+        Exact for a flat index: one pass over the stored vectors, with no top-k heap.
+        An IVF index knows the scores of the ``depth`` positions it finds; the rest are -inf.
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self._ivf is not None:
+            found, positions = self.search(queries, depth)
+            out = np.full((len(queries), len(self)), -np.inf, dtype=np.float32)
+            for row, row_found, row_positions in zip(out, found, positions):
+                present = row_positions >= 0
+                row[row_positions[present]] = row_found[present]
+            return out
+        out = np.empty((len(queries), self._size), dtype=np.float32)
+        if self._size:
+            for row, query in zip(out, queries):
+                faiss.fvec_inner_products_ny(faiss.swig_ptr(row), faiss.swig_ptr(query), self._stored,
+                                             self._dimension, self._size)
+        return out
 
 
 def _build_ivf(vectors: np.ndarray) -> faiss.IndexIVFFlat:

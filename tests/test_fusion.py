@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from qa.fusion import Fusion, Scored, convex_combination, fuse, reciprocal_rank_fusion
+from qa.fusion import Fusion, Scored, convex_combination, convex_scores, fuse, fuse_scores, reciprocal_rank_fusion
 
 
 def scores(fused: Scored) -> dict:
@@ -68,3 +68,48 @@ def test_fuse_dispatches_on_the_method():
     dense, lexical = Scored.of([(1, 0.9), (2, 0.1)]), Scored.of([(2, 9.0), (1, 8.9)])
     assert fuse(dense, lexical, Fusion("rrf")).scores[0] == pytest.approx(1 / 61 + 1 / 62)
     assert ids(fuse(dense, lexical, Fusion("convex", dense_weight=0.5))) == [1, 2]
+
+
+def test_best_positions_of_a_score_array_with_ties_to_the_lower_position():
+    scores = np.array([0.1, 0.7, 0.3, 0.7, 0.9, 0.0], dtype=np.float32)
+    best = Scored.best(scores, 3)
+    assert ids(best) == [4, 1, 3]
+    assert best.scores.tolist() == pytest.approx([0.9, 0.7, 0.7])
+    assert ids(Scored.best(scores, 10)) == [4, 1, 3, 2, 0, 5]
+    assert ids(Scored.best(scores, 10, above=0.2)) == [4, 1, 3, 2]
+    assert ids(Scored.best(np.array([-np.inf, 0.5, -np.inf]), 2, above=-np.inf)) == [1]
+    assert Scored.best(np.zeros(0), 5).pairs() == []
+
+
+def test_convex_scores_of_every_position_match_the_fusion_of_lists():
+    dense = np.array([0.8, 0.4, 0.1], dtype=np.float32)
+    lexical = np.array([0.0, 10.0, 5.0])
+    fused = convex_scores(dense, lexical, dense_weight=0.5)
+    as_lists = scores(convex_combination(Scored.of([(0, 0.8), (1, 0.4), (2, 0.1)]),
+                                         Scored.of([(1, 10.0), (2, 5.0)]), 0.5))
+    assert fused.tolist() == pytest.approx([as_lists[i] for i in range(3)])
+
+
+def test_unknown_dense_scores_and_unmatched_passages_add_nothing():
+    dense = np.array([0.9, -np.inf, 0.5], dtype=np.float32)
+    lexical = np.array([0.0, 4.0, 0.0])
+    fused = convex_scores(dense, lexical, dense_weight=0.4, dense_floor=0.2)
+    assert fused.tolist() == pytest.approx([0.4, 0.6, 0.4 * (0.5 - 0.2) / (0.9 - 0.2)])
+    nothing_matches = convex_scores(dense, np.zeros(3), dense_weight=0.4, dense_floor=0.2)
+    assert nothing_matches.tolist() == pytest.approx([0.4, 0.0, 0.4 * (0.5 - 0.2) / (0.9 - 0.2)])
+
+
+def test_dense_scores_all_below_the_floor_still_order_the_passages():
+    fused = convex_scores(np.array([0.05, 0.15, 0.1], dtype=np.float32), np.zeros(3), 0.4, dense_floor=0.2)
+    assert ids(Scored.best(fused, 3)) == [1, 2, 0]
+    all_alike = convex_scores(np.full(3, 0.5, dtype=np.float32), np.zeros(3), 0.4, dense_floor=0.6)
+    assert all_alike.tolist() == [0, 0, 0]  # nothing to tell apart
+
+
+def test_fuse_scores_ranks_positions_by_either_method():
+    dense = np.array([0.9, 0.1, 0.5, -np.inf], dtype=np.float32)
+    lexical = np.array([0.0, 9.0, 8.9, 1.0])
+    assert ids(fuse_scores(dense, lexical, Fusion("convex", dense_weight=0.6), k=2, candidates=2)) == [2, 0]
+    rrf = fuse_scores(dense, lexical, Fusion("rrf"), k=2, candidates=2)  # each side ranked to its 2 best
+    assert ids(rrf) == [2, 0]  # 0 and 1 tie at 1 / 61: dense is seen first
+    assert rrf.scores[0] == pytest.approx(1 / 62 + 1 / 62)

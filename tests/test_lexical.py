@@ -18,8 +18,9 @@ def test_rare_terms_weigh_more(tmp_path):
     index = LexicalIndex.build([terms("mali coup"), terms("mali troops"), terms("mali army")])
     index.save(tmp_path / "lex.npz")
     loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
-    assert loaded.idf("coup") > loaded.idf("mali") > 0
-    assert loaded.idf("unknown") == 0
+    idf = loaded.idf(["coup", "mali", "unknown"])
+    assert idf["coup"] > idf["mali"] > 0
+    assert idf["unknown"] == 0
     assert len(loaded) == 3
 
 
@@ -71,6 +72,7 @@ def test_scores_are_lucene_bm25():
     scores, rows = LexicalIndex.build(passages).search(query, 10)
     assert rows.tolist() == sorted((r for r in range(4) if expected[r] > 0), key=lambda r: -expected[r])
     np.testing.assert_allclose(scores, [expected[r] for r in rows], rtol=1e-5)
+    np.testing.assert_allclose(LexicalIndex.build(passages).scores(query), expected, rtol=1e-6)  # every passage
 
 
 def test_an_updated_index_scores_as_one_built_afresh(tmp_path):
@@ -82,6 +84,8 @@ def test_an_updated_index_scores_as_one_built_afresh(tmp_path):
         for got, want in zip(updated.search(terms(question), 10), fresh.search(terms(question), 10)):
             np.testing.assert_allclose(got, want, rtol=1e-6)
     assert updated.search(terms("Africa Corps"), 10)[1].tolist() == []  # only the dropped passage had them
+    gone = updated.scores(terms("Africa Corps"))  # known terms whose passages are all gone
+    assert gone.dtype == np.float64 and not gone.any()
     updated.save(tmp_path / "lex.npz")
     loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
     assert loaded.search(terms("Wagner Mali"), 10)[1].tolist() == updated.search(terms("Wagner Mali"), 10)[1].tolist()

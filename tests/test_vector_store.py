@@ -21,6 +21,15 @@ def test_search_matches_brute_force_numpy(tmp_path):
     np.testing.assert_allclose(scores, np.take_along_axis(queries @ data.T, expected, 1), rtol=1e-5)
 
 
+def test_every_position_is_scored_exactly_by_a_flat_index(tmp_path):
+    rng = np.random.default_rng(3)
+    data, queries = _unit_rows(rng, 500), _unit_rows(rng, 3)
+    VectorStore.build(data).save(tmp_path / "v.faiss")
+    opened = VectorStore.load(tmp_path / "v.faiss")  # the vectors read where they are mapped
+    np.testing.assert_allclose(opened.scores(queries, depth=10), queries @ data.T, rtol=1e-5, atol=1e-6)
+    assert VectorStore.build(np.zeros((0, 384), np.float32)).scores(queries, 10).shape == (3, 0)
+
+
 def test_k_beyond_size_returns_every_row_and_vectors_round_trip():
     rng = np.random.default_rng(1)
     data = _unit_rows(rng, 3)
@@ -87,6 +96,16 @@ def test_a_saved_index_opens_memory_mapped_with_the_same_answers(small_threshold
         opened = VectorStore.load(path)
         assert opened.kind == store.kind
         np.testing.assert_array_equal(opened.search(queries, 10)[1], store.search(queries, 10)[1])
+
+
+def test_an_approximate_index_scores_only_the_positions_it_finds(small_threshold):
+    data, queries = _clustered_rows(6000, seed=8), _clustered_rows(5, seed=9)
+    store = VectorStore.build(data)
+    assert store.kind == "ivf"
+    found, positions = store.search(queries, 20)
+    scores = store.scores(queries, depth=20)
+    assert scores.shape == (5, 6000) and (np.isfinite(scores).sum(axis=1) == 20).all()
+    np.testing.assert_array_equal(np.take_along_axis(scores, positions, 1), found)
 
 
 def test_vectors_without_clusters_are_searched_exactly(small_threshold):

@@ -120,6 +120,8 @@ class VectorStore:
         An IVF index knows the scores of the ``depth`` positions it finds; the rest are -inf.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self._dimension:  # FAISS below reads raw memory
+            raise ValueError(f"queries of shape {queries.shape} for vectors of dimension {self._dimension}")
         if self._ivf is not None:
             found, positions = self.search(queries, depth)
             out = np.full((len(queries), len(self)), -np.inf, dtype=np.float32)

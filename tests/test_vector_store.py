@@ -28,6 +28,8 @@ def test_every_position_is_scored_exactly_by_a_flat_index(tmp_path):
     opened = VectorStore.load(tmp_path / "v.faiss")  # the vectors read where they are mapped
     np.testing.assert_allclose(opened.scores(queries, depth=10), queries @ data.T, rtol=1e-5, atol=1e-6)
     assert VectorStore.build(np.zeros((0, 384), np.float32)).scores(queries, 10).shape == (3, 0)
+    with pytest.raises(ValueError):
+        opened.scores(queries[:, :100], depth=10)  # never read past a question of the wrong size
 
 
 def test_k_beyond_size_returns_every_row_and_vectors_round_trip():

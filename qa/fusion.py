@@ -13,6 +13,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from qa.topk import best_positions
+
 Ranking = list[tuple[Any, float]]
 
 
@@ -36,17 +38,9 @@ class Scored(NamedTuple):
 
     @classmethod
     def best(cls, scores: np.ndarray, k: int, above: float | None = None) -> "Scored":
-        """The ``k`` best positions of ``scores`` (an array holding every position's
-        score), with only scores ``above`` a bound where one is given; ties go to the
-        lower position."""
-        if above is not None:
-            kept = np.flatnonzero(scores > above)
-            return cls.best(scores[kept], k).at(kept)
-        cut = len(scores) - k
-        positions = np.argpartition(scores, cut)[cut:] if cut > 0 else np.arange(len(scores))
-        found = scores[positions]
-        order = np.lexsort((positions, -found))
-        return cls(positions[order], found[order])
+        """The ``k`` best positions of ``scores`` (see ``best_positions``) with their scores."""
+        positions = best_positions(scores, k, above)
+        return cls(positions, scores[positions])
 
     def at(self, ids: np.ndarray) -> "Scored":
         """The same ranking with each position ``i`` replaced by ``ids[i]``."""

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from qa.tokens import terms
+from qa.topk import best_positions
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,10 @@ class LexicalIndex:
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
     def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, positions) with a positive score, best first."""
+        """Top ``k`` (scores, positions) with a positive score, best first; ties go to
+        the lower position."""
         scores = self.scores(terms)
-        if not len(scores):
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > 0]
+        top = best_positions(scores, k, above=0.0)
         return scores[top].astype(np.float32), top.astype(np.int64)
 
     def idf(self, terms: list[str]) -> dict[str, float]:

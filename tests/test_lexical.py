@@ -89,3 +89,9 @@ def test_an_updated_index_scores_as_one_built_afresh(tmp_path):
     updated.save(tmp_path / "lex.npz")
     loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
     assert loaded.search(terms("Wagner Mali"), 10)[1].tolist() == updated.search(terms("Wagner Mali"), 10)[1].tolist()
+
+
+def test_passages_that_score_alike_come_in_the_order_they_were_added():
+    index = LexicalIndex.build([terms("bees make honey"), terms("ants"), terms("bees make honey")] * 3)
+    scores, rows = index.search(terms("honey bees"), 10)
+    assert rows.tolist() == [0, 2, 3, 5, 6, 8] and len(set(scores.tolist())) == 1

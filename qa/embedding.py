@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 DEFAULT_ONNX_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa" / "onnx"
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# An ONNX export is used only if it encodes these as PyTorch does, to this cosine.
+ONNX_PROBES = ("when did the river flood?", "A short passage about the history of a city and its walls.")
+ONNX_AGREEMENT = 0.999
 _BUNDLED_NAMES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -77,20 +80,30 @@ class Embedder:
         self.batcher = MicroBatcher(self._encode_questions_now, workers=(os.cpu_count() or 1) if self._onnx else 1)
 
     def _onnx_encoder(self, location: str, cache: Path):
-        """The ONNX Runtime encoder of this model, or None where it cannot reproduce it."""
+        """The ONNX Runtime encoder of this model, or None where it cannot reproduce it:
+        the export holds a transformer with mean pooling and nothing after but normalising,
+        and its vectors are checked against PyTorch's before it is used."""
         modules = list(self._model)
+        kinds = [type(module).__name__ for module in modules]
         pooling = modules[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
-        if not hasattr(modules[0], "auto_model") or pooling != "mean" or len(modules) > 3:
-            log.warning("model %s is not a mean-pooled transformer: questions go through PyTorch", self.name)
+        if kinds[:2] != ["Transformer", "Pooling"] or pooling != "mean" or set(kinds[2:]) - {"Normalize"}:
+            log.warning("model %s is %s, not a mean-pooled transformer alone, which the ONNX export holds: "
+                        "questions go through PyTorch", self.name, " + ".join(kinds))
             return None
         from qa.onnx_backend import OnnxEncoder, export_path
 
         try:
-            return OnnxEncoder(modules[0].auto_model, modules[0].tokenizer, self._model.max_seq_length,
-                               export_path(cache, location))
+            encoder = OnnxEncoder(modules[0].auto_model, modules[0].tokenizer, self._model.max_seq_length,
+                                  export_path(cache, location))
         except Exception as error:  # no writable cache, an export the runtime refuses: PyTorch still works
             log.warning("questions go through PyTorch: the ONNX export failed (%s)", error)
             return None
+        cosines = np.sum(encoder.encode(list(ONNX_PROBES)) * self.encode(list(ONNX_PROBES)), axis=1)
+        if cosines.min() < ONNX_AGREEMENT:
+            log.warning("questions go through PyTorch: the ONNX export of %s gives other vectors (cosine %.4f)",
+                        self.name, cosines.min())
+            return None
+        return encoder
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed ``texts`` as rows of a (len(texts), dimension) float32 array."""

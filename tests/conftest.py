@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.embedding import Embedder
+from qa.embedding import DEFAULT_MODEL, Embedder, model_location
 from qa.ingest import ingest
 from qa.search import Searcher
 from qa.web import create_app
@@ -27,6 +27,54 @@ SEEDS = REPO / "seeds"
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder()
+
+
+def build_static_model(folder: Path, dimension: int = 32) -> Path:
+    """A sentence-transformers StaticEmbedding model (random token vectors, the bundled
+    tokenizer): loads and encodes in an instant; its vectors mean nothing."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    StaticEmbedding = _modules().StaticEmbedding
+    tokenizer = AutoTokenizer.from_pretrained(model_location(DEFAULT_MODEL))
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer.backend_tokenizer, embedding_dim=dimension)]).save(
+        str(folder))
+    return folder
+
+
+def build_tiny_transformer(folder: Path, after: tuple[str, ...] = ()) -> Path:
+    """A one-layer BERT of random weights, mean-pooled, then the modules named in
+    ``after`` ("Dense", "Normalize"), saved as a sentence-transformers model."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    models = _modules()
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(model_location(DEFAULT_MODEL))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    bert = folder / "bert"
+    BertModel(config).save_pretrained(bert)
+    tokenizer.save_pretrained(bert)
+    extra = {"Dense": lambda: models.Dense(32, 32), "Normalize": models.Normalize}
+    modules = [models.Transformer(str(bert), max_seq_length=128), models.Pooling(32, "mean")]
+    SentenceTransformer(modules=modules + [extra[name]() for name in after]).save(str(folder / "model"))
+    return folder / "model"
+
+
+def _modules():
+    """sentence-transformers' model modules, where this version keeps them."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:  # before 5.x
+        from sentence_transformers import models as modules
+    return modules
+
+
+@pytest.fixture(scope="session")
+def static_model(tmp_path_factory) -> Path:
+    return build_static_model(tmp_path_factory.mktemp("static-model"))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ import numpy as np
 from qa.embedding import Embedder
 from qa.lru import LRUCache
 
+from conftest import build_tiny_transformer
+
 QUESTIONS = ["when did Wagner arrive in Mali?", "Who killed Prigozhin?", "What replaced Wagner in Mali?"]
 
 
@@ -53,3 +55,30 @@ def test_without_a_usable_cache_questions_fall_back_to_pytorch(tmp_path):
     fallback = Embedder(backend="onnx", onnx_cache=blocked / "onnx")
     assert fallback.backend == "torch"
     assert fallback.encode_questions(QUESTIONS[:1]).shape == (1, 384)
+
+
+def test_a_model_with_more_than_the_export_holds_goes_through_pytorch(tmp_path, caplog):
+    """A Dense layer after pooling is not in the ONNX export: such a model must not use it."""
+    path = build_tiny_transformer(tmp_path, after=("Dense",))
+    dense = Embedder(str(path), backend="onnx", onnx_cache=tmp_path / "onnx")
+    assert dense.backend == "torch"
+    assert "Transformer + Pooling + Dense" in caplog.text and "PyTorch" in caplog.text
+    np.testing.assert_allclose(dense.encode_questions(QUESTIONS), dense.encode(QUESTIONS), atol=1e-6)
+
+
+def test_a_small_mean_pooled_model_goes_through_onnx_with_the_same_vectors(tmp_path):
+    path = build_tiny_transformer(tmp_path, after=("Normalize",))
+    small = Embedder(str(path), backend="onnx", cache_size=0, onnx_cache=tmp_path / "onnx")
+    assert small.backend == "onnx"
+    cosines = np.sum(small.encode_questions(QUESTIONS) * small.encode(QUESTIONS), axis=1)
+    assert cosines.min() > 0.9999
+
+
+def test_an_export_that_gives_other_vectors_is_not_used(tmp_path, monkeypatch, caplog):
+    from qa.onnx_backend import OnnxEncoder
+
+    real = OnnxEncoder.encode
+    monkeypatch.setattr(OnnxEncoder, "encode", lambda self, texts, alone=True: real(self, texts, alone)[:, ::-1])
+    path = build_tiny_transformer(tmp_path, after=("Normalize",))
+    assert Embedder(str(path), backend="onnx", onnx_cache=tmp_path / "onnx").backend == "torch"
+    assert "gives other vectors" in caplog.text

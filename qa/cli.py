@@ -45,9 +45,7 @@ def ingest(paths: tuple[Path, ...], index: Path, model: str | None, replace: boo
 
     progress = sys.stderr.isatty()
     report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL), replace=replace, progress=progress,
-                        doc_id=doc_id)
-    for message in report.skipped:
-        click.echo(f"skipped {message}", err=True)
+                        doc_id=doc_id, on_skip=lambda reason: click.echo(f"skipped {reason}", err=True))
     click.echo(
         f"stored {len(report.stored)} document(s) ({len(report.unchanged)} unchanged) in {report.seconds:.1f} s; "
         f"{index} now holds {report.documents} document(s), {report.passages} passage(s)"

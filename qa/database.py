@@ -8,6 +8,12 @@ A replaced or deleted document is not erased at once: its version is marked remo
 in the generation that removed it, so a search still holding an older snapshot can
 read its passages. Later writes purge versions removed more than ``RETAIN_SECONDS``
 ago. Passage rows are never reused, so a row number means one passage for good.
+
+A rebuild with other settings (``qa ingest --replace --model ...``) writes the new
+contents as staged versions (``removed`` = minus the rebuild's stage number), which
+nothing reads, and swaps them in for the old ones in one last transaction: until
+then the old contents stay whole and searchable, and a rebuild killed on the way
+leaves only staged rows, cleared by the next rebuild.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from qa.documents import Document, Passage
-from qa.errors import IndexUnavailable
+from qa.errors import DocumentExists, IndexUnavailable
 
 FORMAT_VERSION = 2
 RETAIN_SECONDS = 300.0
@@ -83,6 +89,15 @@ class Revision:
     document: Document
     passages: list[Passage]
     vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: the generation it made, the ids it deleted and those it replaced."""
+
+    generation: int
+    deleted: list[str]
+    replaced: set[str]
 
 
 @dataclass(frozen=True)
@@ -214,42 +229,90 @@ class DocumentStore:
         revisions: Iterable[Revision] = (),
         delete: Iterable[str] = (),
         keep_only: set[str] | None = None,
-        meta: dict[str, str] | None = None,
-    ) -> tuple[int, list[str]]:
-        """Apply one change in one transaction; returns (generation, ids deleted).
+        store_id: str | None = None,
+        create: bool = False,
+    ) -> WriteResult:
+        """Apply one change in one transaction.
 
-        ``revisions`` replace documents of the same id; ``delete`` removes ids;
-        ``keep_only`` removes every other document; ``meta`` replaces settings and,
-        as a change of model or chunking invalidates them, removes every document first.
+        ``revisions`` replace documents of the same id, or with ``create`` are refused
+        (``DocumentExists``) when one of their ids is stored; ``delete`` removes ids;
+        ``keep_only`` removes every other document. With ``store_id``, the write is
+        refused when the store has been rebuilt since (its vectors would not fit).
         """
+        with self._transaction(store_id) as (connection, generation, now):
+            remove = "UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL AND doc_id = ?"
+            deleted = [doc_id for doc_id in delete if connection.execute(remove, (generation, now, doc_id)).rowcount]
+            replaced = set()
+            for revision in revisions:
+                doc_id = revision.document.doc_id
+                if connection.execute(remove, (generation, now, doc_id)).rowcount:
+                    if create:
+                        raise DocumentExists(doc_id)
+                    replaced.add(doc_id)
+                _insert(connection, revision, generation)
+            if keep_only is not None:
+                live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
+                connection.executemany(remove, [(generation, now, i) for i in live if i not in keep_only])
+        return WriteResult(generation, deleted, replaced)
+
+    def initialise(self, meta: dict[str, str]) -> None:
+        """Give an empty store its settings (format version, store id, model, ...)."""
+        with self._transaction() as (connection, _, _):
+            connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+
+    def begin_rebuild(self) -> int:
+        """Start staging new contents; returns the stage number that ``stage`` and
+        ``commit_rebuild`` take. Rows staged by an earlier, unfinished rebuild are dropped."""
+        with self._writing() as connection:
+            stage = int(dict(connection.execute("SELECT key, value FROM meta")).get("stage", 0)) + 1
+            connection.execute("INSERT OR REPLACE INTO meta VALUES ('stage', ?)", (str(stage),))
+            connection.execute("DELETE FROM documents WHERE removed < 0")
+        return stage
+
+    def stage(self, revisions: Iterable[Revision], stage: int) -> None:
+        """Store ``revisions`` for the rebuild ``stage``, unseen until it is committed."""
+        with self._writing() as connection:
+            _check_stage(connection, stage)
+            for revision in revisions:
+                _insert(connection, revision, 0, removed=-stage)
+
+    def commit_rebuild(self, stage: int, meta: dict[str, str]) -> int:
+        """Swap the staged contents of ``stage`` in for every stored document, and the
+        store's settings for ``meta``, in one transaction; returns the new generation."""
+        with self._transaction() as (connection, generation, now):
+            _check_stage(connection, stage)
+            connection.execute("UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL",
+                               (generation, now))
+            connection.execute("UPDATE documents SET removed = NULL, added = ? WHERE removed = ?", (generation, -stage))
+            connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
+        return generation
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The write connection inside one immediate transaction, committed unless it raises."""
         with self._write_lock:
             connection = self._writer
             connection.execute("BEGIN IMMEDIATE")
             try:
-                generation = int(dict(connection.execute("SELECT key, value FROM meta")).get("generation", 0)) + 1
-                now = time.time()
-                remove = "UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL"
-                if meta is not None:
-                    connection.execute(remove, (generation, now))
-                    connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
-                deleted = [
-                    doc_id for doc_id in delete
-                    if connection.execute(remove + " AND doc_id = ?", (generation, now, doc_id)).rowcount
-                ]
-                for revision in revisions:
-                    connection.execute(remove + " AND doc_id = ?", (generation, now, revision.document.doc_id))
-                    _insert(connection, revision, generation)
-                if keep_only is not None:
-                    live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
-                    gone = [(generation, now, i) for i in live if i not in keep_only]
-                    connection.executemany(remove + " AND doc_id = ?", gone)
-                connection.execute("DELETE FROM documents WHERE removed_at < ?", (now - RETAIN_SECONDS,))
-                connection.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+                yield connection
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return generation, deleted
+
+    @contextmanager
+    def _transaction(self, store_id: str | None = None) -> Iterator[tuple[sqlite3.Connection, int, float]]:
+        """A write that makes a new generation: (connection, generation, now). Old
+        versions past ``RETAIN_SECONDS`` are purged in it."""
+        with self._writing() as connection:
+            meta = dict(connection.execute("SELECT key, value FROM meta"))
+            if store_id is not None and meta.get("store_id") != store_id:
+                raise IndexUnavailable(f"index {self.path.parent} was rebuilt with other settings while open; "
+                                       f"nothing was written", code="index_settings")
+            generation, now = int(meta.get("generation", 0)) + 1, time.time()
+            yield connection, generation, now
+            connection.execute("DELETE FROM documents WHERE removed_at < ?", (now - RETAIN_SECONDS,))
+            connection.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
 
     def close(self) -> None:
         self._reader.close()
@@ -258,15 +321,28 @@ class DocumentStore:
 
 def initialise_store(store: DocumentStore, meta: dict[str, str]) -> None:
     """Give a new store its format version, its own id and ``meta`` (model, dimension, chunking)."""
-    store.write(meta={"format_version": str(FORMAT_VERSION), "store_id": uuid.uuid4().hex, **meta})
+    store.initialise({"format_version": str(FORMAT_VERSION), "store_id": new_store_id(), **meta})
 
 
-def _insert(connection: sqlite3.Connection, revision: Revision, generation: int) -> None:
+def new_store_id() -> str:
+    """A fresh id for a store's contents: derived files made from other contents never match it."""
+    return uuid.uuid4().hex
+
+
+def _check_stage(connection: sqlite3.Connection, stage: int) -> None:
+    current = dict(connection.execute("SELECT key, value FROM meta")).get("stage")
+    if current != str(stage):
+        raise IndexUnavailable("another rebuild of this index started meanwhile; this one stopped",
+                               code="index_busy")
+
+
+def _insert(connection: sqlite3.Connection, revision: Revision, generation: int, removed: int | None = None) -> None:
     d = revision.document
     (version,), = connection.execute(
-        "INSERT INTO documents (doc_id, title, source, text, metadata, checksum, added) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING version",
-        (d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False), checksum(d), generation),
+        "INSERT INTO documents (doc_id, title, source, text, metadata, checksum, added, removed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING version",
+        (d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False), checksum(d), generation,
+         removed),
     )
     vectors = np.ascontiguousarray(revision.vectors, dtype=np.float32)
     connection.executemany(

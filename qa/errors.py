@@ -68,6 +68,15 @@ class Conflict(QAError):
     status = 409
 
 
+class DocumentExists(Conflict):
+    """A create of a document whose id is stored."""
+
+    code = "document_exists"
+
+    def __init__(self, doc_id: str) -> None:
+        super().__init__(f"document {doc_id!r} exists; replace it (PUT) instead of adding it")
+
+
 class NotReady(QAError):
     code = "not_ready"
     status = 503

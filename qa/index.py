@@ -9,6 +9,11 @@ The derived files only save time at start-up. Whatever they hold is brought up t
 the store's generation by comparing passage rows, and rebuilt from the store when
 missing, damaged or built with other settings. A search takes one ``Snapshot`` and
 uses it throughout, so a write that lands meanwhile is seen whole or not at all.
+
+When another process rebuilds the store (``qa ingest --replace`` with other
+settings), an open index follows it if the model is the same, rebuilding its
+snapshot in the background; with another model it refuses every search and write
+(``index_settings``), since its questions would be encoded by the wrong model.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, initialise_store
+from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, Revision, WriteResult, initialise_store, new_store_id
 from qa.errors import IndexUnavailable
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
 from qa.vector_store import VectorStore
@@ -43,6 +49,7 @@ log = logging.getLogger(__name__)
 class Snapshot:
     """Search indexes of one store generation; position ``i`` in both is passage ``rows[i]``."""
 
+    store_id: str
     generation: int
     rows: np.ndarray
     vectors: VectorStore
@@ -50,8 +57,8 @@ class Snapshot:
     documents: int
 
     @classmethod
-    def empty(cls, dimension: int, settings: LexicalSettings) -> "Snapshot":
-        return cls(0, np.zeros(0, np.int64), VectorStore.build(np.zeros((0, dimension), np.float32)),
+    def empty(cls, store_id: str, dimension: int, settings: LexicalSettings) -> "Snapshot":
+        return cls(store_id, 0, np.zeros(0, np.int64), VectorStore.build(np.zeros((0, dimension), np.float32)),
                    LexicalIndex.empty(settings), 0)
 
     def __len__(self) -> int:
@@ -67,6 +74,7 @@ class Snapshot:
         added = np.stack([vectors[r] for r in new]) if len(new) else np.zeros((0, self.vectors.dimension), np.float32)
         settings = self.lexical.settings
         return Snapshot(
+            store_id=self.store_id,
             generation=live.generation,
             rows=np.concatenate([self.rows[keep], new]),
             vectors=self.vectors.updated(keep, added),
@@ -76,12 +84,12 @@ class Snapshot:
             documents=live.documents,
         )
 
-    def save(self, directory: Path, store_id: str) -> None:
+    def save(self, directory: Path) -> None:
         directory.mkdir(parents=True)
         np.save(directory / "rows.npy", self.rows)
         self.vectors.save(directory / "vectors.faiss")
         self.lexical.save(directory / "lexical.npz")
-        description = {"store_id": store_id, "generation": self.generation, "passages": len(self),
+        description = {"store_id": self.store_id, "generation": self.generation, "passages": len(self),
                        "documents": self.documents, "lexical": self.lexical.settings.as_dict()}
         (directory / SNAPSHOT).write_text(json.dumps(description) + "\n")
         for path in directory.iterdir():
@@ -94,6 +102,7 @@ class Snapshot:
         if description["store_id"] != store_id or description["lexical"] != settings.as_dict():
             raise ValueError("built from another store or with other BM25 settings")
         snapshot = cls(
+            store_id=store_id,
             generation=description["generation"],
             rows=np.load(directory / "rows.npy", allow_pickle=False),
             vectors=VectorStore.load(directory / "vectors.faiss"),
@@ -111,18 +120,22 @@ class Index:
     def __init__(self, root: Path, store: DocumentStore, lexical: LexicalSettings = LexicalSettings()) -> None:
         self.root = root
         self.store = store
-        meta = store.meta()
-        self.store_id = meta["store_id"]
-        self.model = meta["model"]
-        self.dimension = int(meta["dimension"])
-        self.chunking = json.loads(meta["chunking"])
         self._lexical = lexical
         self._refreshing = threading.Lock()
         self._checked_at = 0.0
+        self._unusable: IndexUnavailable | None = None  # set once the store was rebuilt with another model
+        self._follow(store.meta())
         self._snapshot = self._load_derived()
         self._saved_generation = self._snapshot.generation
         self._saved_at = 0.0
         self.refresh()
+
+    def _follow(self, meta: dict[str, str]) -> None:
+        """Take the store's settings as this index's own."""
+        self.store_id = meta["store_id"]
+        self.model = meta["model"]
+        self.dimension = int(meta["dimension"])
+        self.chunking = json.loads(meta["chunking"])
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> "Index":
@@ -143,28 +156,49 @@ class Index:
         """Open or create the index at ``root`` to store documents made with ``meta``.
 
         ``meta`` names the model, dimension and chunking; an existing index made with
-        others is refused unless ``replace``, which empties it in the same transaction.
+        others is refused unless ``replace``, and then only ``rebuild`` may write to it.
         """
         root.mkdir(parents=True, exist_ok=True)
         store = DocumentStore(root / DATABASE)
         if not store.meta():  # new, or made by a first ingest that died before its first write
             initialise_store(store, meta)
         store = _checked_store(store)
-        differs = {k: (store.meta().get(k), v) for k, v in meta.items() if store.meta().get(k) != v}
+        differs = settings_differ(store.meta(), meta)
         if differs and not replace:
             store.close()
             raise IndexUnavailable(
                 f"index {root} was built with other settings {differs}; ingest with --replace to rebuild it",
                 code="index_settings",
             )
-        if differs:  # a new store id: snapshots derived from the old contents no longer apply
-            store.write(meta={**meta, "store_id": uuid.uuid4().hex})
         return cls(root, store)
+
+    def write(self, revisions: Iterable[Revision] = (), delete: Iterable[str] = (),
+              keep_only: set[str] | None = None, create: bool = False) -> WriteResult:
+        """One write to the store (see ``DocumentStore.write``), refused if the store was
+        rebuilt under this index. Searches see it after the next ``refresh``."""
+        self._check_usable()
+        return self.store.write(revisions, delete, keep_only, store_id=self.store_id, create=create)
+
+    def rebuild(self, meta: dict[str, str], batches: Iterable[list[Revision]]) -> Snapshot:
+        """Replace every document with ``batches``, made with the settings ``meta``.
+
+        The old contents stay whole and searchable (to this and every other process)
+        until the last batch is stored; one transaction then swaps the new ones in."""
+        stage = self.store.begin_rebuild()
+        for revisions in batches:
+            self.store.stage(revisions, stage)
+        meta = {**meta, "store_id": new_store_id()}
+        self.store.commit_rebuild(stage, meta)
+        with self._refreshing:
+            self._follow(self.store.meta())
+            self._snapshot = Snapshot.empty(self.store_id, self.dimension, self._lexical)
+            return self._update()
 
     def snapshot(self) -> Snapshot:
         """The newest snapshot. When another process has moved the store on (asked at most
         every ``CHECK_EVERY_SECONDS``), a background thread brings it up to date;
         searches meanwhile keep the one they have."""
+        self._check_usable()
         now = time.monotonic()
         if now - self._checked_at >= CHECK_EVERY_SECONDS:
             self._checked_at = now
@@ -172,9 +206,23 @@ class Index:
                 threading.Thread(target=self._update_in_background, daemon=True).start()
         return self._snapshot
 
+    def check(self) -> None:
+        """Raise ``IndexUnavailable`` unless the store can be read now and still fits this
+        index (it was not rebuilt with another model)."""
+        self._check_usable()
+        meta = self.store.meta()
+        if meta.get("store_id") != self.store_id:
+            self._check_rebuild(meta)
+
+    def _check_usable(self) -> None:
+        if self._unusable is not None:
+            raise self._unusable
+
     def _update_in_background(self) -> None:
         try:
             self._update()
+        except IndexUnavailable:
+            pass  # said once, where it was found
         except Exception:
             log.exception("could not bring index %s up to date", self.root)
         finally:
@@ -186,13 +234,29 @@ class Index:
             return self._update()
 
     def _update(self) -> Snapshot:
+        self._check_usable()
         live = self.store.live_rows()
-        if live.meta.get("store_id") != self.store_id or live.meta.get("model") != self.model:
-            raise IndexUnavailable(f"index {self.root} was rebuilt with other settings; restart to serve it",
-                                   code="index_settings")
-        if live.generation != self._snapshot.generation:
-            self._snapshot = self._snapshot.updated(live, self.store)
-        return self._snapshot
+        snapshot = self._snapshot
+        if live.meta.get("store_id") != self.store_id:  # rebuilt by another process: start again from nothing
+            self._check_rebuild(live.meta)
+            snapshot = Snapshot.empty(live.meta["store_id"], self.dimension, self._lexical)
+        if live.generation != snapshot.generation:
+            snapshot = snapshot.updated(live, self.store)
+        if snapshot.store_id != self.store_id:
+            log.warning("index %s was rebuilt with the same model; now serving the rebuilt index", self.root)
+            self._follow(live.meta)
+        self._snapshot = snapshot
+        return snapshot
+
+    def _check_rebuild(self, meta: dict[str, str]) -> None:
+        """Refuse for good a store rebuilt with another model or dimension: say so once."""
+        if (meta.get("model"), meta.get("dimension")) == (self.model, str(self.dimension)):
+            return
+        self._unusable = IndexUnavailable(
+            f"index {self.root} was rebuilt with model {meta.get('model')!r} while this process served "
+            f"{self.model!r}; restart it to serve the rebuilt index", code="index_settings")
+        log.error("%s", self._unusable.message)
+        raise self._unusable
 
     def save(self) -> None:
         """Write the current snapshot beside the store so the next start is quick."""
@@ -201,7 +265,7 @@ class Index:
         target = derived / f"gen-{snapshot.generation}"
         if not target.exists():
             staging = derived / f".tmp-{uuid.uuid4().hex}"
-            snapshot.save(staging, self.store_id)
+            snapshot.save(staging)
             try:
                 os.rename(staging, target)
             except OSError:  # another process saved this generation first
@@ -226,10 +290,15 @@ class Index:
                 return Snapshot.load(directory, self.store_id, self._lexical)
             except Exception as error:  # a damaged or foreign snapshot is rebuilt, never trusted
                 log.warning("ignoring derived index %s: %s", directory, error)
-        return Snapshot.empty(self.dimension, self._lexical)
+        return Snapshot.empty(self.store_id, self.dimension, self._lexical)
 
     def close(self) -> None:
         self.store.close()
+
+
+def settings_differ(stored: dict[str, str], meta: dict[str, str]) -> dict[str, tuple[str | None, str]]:
+    """Each setting of ``meta`` the store was built otherwise with: (stored, wanted)."""
+    return {k: (stored.get(k), v) for k, v in meta.items() if stored.get(k) != v}
 
 
 def open_store(root: Path) -> DocumentStore:

@@ -11,7 +11,10 @@ source::
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
@@ -24,6 +27,7 @@ HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
+log = logging.getLogger(__name__)
 _FRONT_MATTER = re.compile(r"\A---[^\S\n]*\n(.*?)\n---[^\S\n]*(?:\n|\Z)", re.DOTALL)
 _MARKDOWN_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
@@ -42,6 +46,15 @@ def find_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
                     yield file, f"{path.resolve().name}/{relative}"
         else:
             yield path, path.name
+
+
+def unsupported_files(folders: Iterable[Path]) -> Iterator[Path]:
+    """Files under ``folders`` that ingest does not read, hidden ones (``.git/...``) aside."""
+    for folder in folders:
+        for file in sorted(folder.rglob("*")):
+            hidden = any(part.startswith(".") for part in file.relative_to(folder).parts)
+            if not hidden and file.is_file() and file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                yield file
 
 
 def read_document(path: Path, doc_id: str) -> Document:
@@ -105,21 +118,57 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
 
 
 def _read_pdf(name: str, data: bytes) -> tuple[str, str]:
+    """(title, text) of a PDF. What pypdf says of a damaged file is told with the file's
+    name: in the reason it is skipped, or as a warning when its text could be read."""
     import io
 
     from pypdf import PdfReader
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableFile(f"{name}: encrypted PDF")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata.title if reader.metadata else None) or ""
-    except UnreadableFile:
-        raise
-    except Exception as error:  # pypdf raises many kinds on a damaged file
-        raise UnreadableFile(f"{name}: not a readable PDF ({error})") from error
+    with _library_notes("pypdf") as notes:
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise UnreadableFile(f"{name}: encrypted PDF")
+            pages = [page.extract_text() or "" for page in reader.pages]
+            title = (reader.metadata.title if reader.metadata else None) or ""
+        except UnreadableFile:
+            raise
+        except Exception as error:  # pypdf raises many kinds on a damaged file
+            said = "; ".join(dict.fromkeys([str(error), *notes]))
+            raise UnreadableFile(f"{name}: not a readable PDF ({said})") from error
+    for note in dict.fromkeys(notes):
+        log.warning("%s: read, but pypdf says: %s", name, note)
     return str(title).strip(), "\n\n".join(p.strip() for p in pages if p.strip())
+
+
+class _ThreadNotes(logging.Handler):
+    """Keeps what a library logs in the calling thread's list, while one is open."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        notes = getattr(self.local, "notes", None)
+        if notes is not None:
+            notes.append(record.getMessage())
+
+
+_NOTES = _ThreadNotes()
+
+
+@contextmanager
+def _library_notes(logger: str) -> Iterator[list[str]]:
+    """What the library ``logger`` logs in this thread meanwhile, collected instead of printed."""
+    library = logging.getLogger(logger)
+    if _NOTES not in library.handlers:
+        library.addHandler(_NOTES)
+        library.propagate = False
+    _NOTES.local.notes = notes = []
+    try:
+        yield notes
+    finally:
+        _NOTES.local.notes = None
 
 
 class _VisibleText(HTMLParser):

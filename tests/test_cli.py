@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -58,3 +59,38 @@ def test_list_ingest_with_an_id_and_delete(tmp_path):
     answer = json.loads(qa("ask", "largest glacier in the Alps", "--json", "--mode", "lexical", "--index", str(index)).stdout)
     assert {r["doc_id"] for r in answer["results"]} == {"glaciers/aletsch"}
     assert qa("list", "--index", str(index)).stdout.count("\n") == 2
+
+
+def test_an_ingest_with_nothing_readable_names_every_file_and_why(tmp_path):
+    missing = qa("ingest", str(tmp_path / "no" / "such" / "path"), "--index", str(tmp_path / "index"))
+    assert missing.returncode == 1
+    assert f"{tmp_path / 'no' / 'such' / 'path'}: no such file or folder" in missing.stderr
+    assert "no readable documents" in missing.stderr
+
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    (folder / "data.txt").write_bytes(b"\x00\x01\x02binary\x00" * 20)
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    done = qa("ingest", str(folder), "--index", str(tmp_path / "index"))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    for name, reason in (("broken.pdf", "not a readable PDF"), ("data.txt", "binary data"),
+                         ("photo.jpg", "unsupported file type .jpg")):
+        assert any(name in line and reason in line for line in lines), (name, done.stderr)
+    # what pypdf says reaches the terminal only beside the file it is about
+    assert all("broken.pdf" in line for line in lines if "EOF marker" in line), done.stderr
+    assert not (tmp_path / "index" / "documents.sqlite").exists() or "0 document" in done.stdout
+
+
+def test_a_pdf_read_with_warnings_is_indexed_and_the_warning_names_it(tmp_path):
+    from conftest import minimal_pdf
+
+    damaged = minimal_pdf(["The Aletsch Glacier is the largest glacier in the Alps."])
+    damaged = re.sub(rb"startxref\n\d+", b"startxref\n99999", damaged)  # a wrong offset: pypdf searches for the table
+    (tmp_path / "glacier.pdf").write_bytes(damaged)
+    done = qa("ingest", str(tmp_path / "glacier.pdf"), "--index", str(tmp_path / "index"))
+    assert done.returncode == 0, done.stderr
+    assert "1 document(s)" in done.stdout
+    warned = [line for line in done.stderr.splitlines() if "pypdf" in line]
+    assert warned and all("glacier.pdf" in line for line in warned), done.stderr

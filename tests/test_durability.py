@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,10 +22,10 @@ from pathlib import Path
 from qa.chunking import ChunkSettings, chunk_document
 from qa.index import DATABASE, DERIVED, Index, Snapshot
 from qa.lexical import LexicalSettings
-from qa.search import Searcher
+from qa.search import Searcher, SearchRequest
 from qa.web import create_app
 
-from conftest import http, start_server
+from conftest import build_static_model, http, start_server
 
 ROUNDS = 10
 TOKEN = "durable"
@@ -216,3 +217,57 @@ def test_searches_racing_writes_see_whole_states_and_final_counts_are_exact(seed
     assert documents == len(live) + 1 and passages == len(live) + 7
     assert len(index.snapshot()) == passages and index.snapshot().documents == documents
     assert {d["id"] for d in index.store.documents()} == live | {"seeds/01-wagner-group-withdraws-from-mali.md"}
+
+
+def test_kill_9_during_a_rebuild_with_another_model_keeps_the_old_index_whole(tmp_path, static_model):
+    """`qa ingest --replace --model OTHER` stages the new index and swaps it in at the end:
+    killed at any moment, the old index is whole and searchable, or the new one is."""
+    from qa.embedding import Embedder
+
+    corpus, root = tmp_path / "rivers", tmp_path / "index"
+    write_corpus(corpus, "A", count=600)  # 2,400 passages: several batches to stage
+    texts = {f"rivers/river{n:02}.txt": {version_text(n, "A")} for n in range(600)}
+    old, new = Embedder(str(static_model)), Embedder(str(build_static_model(tmp_path / "new-model", 48)))
+    ingest = [sys.executable, "-m", "qa", "ingest", str(corpus), "--index", str(root), "--model"]
+    subprocess.run([*ingest, old.name], check=True, capture_output=True, timeout=300)
+    rebuild = [*ingest, new.name, "--replace"]
+    started = time.monotonic()
+    process = subprocess.Popen(rebuild, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staged = _wait_for_staged_rows(root, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert staged, "the rebuild was not caught while it staged its passages"
+    assert_searchable(root, old, texts)
+    whole_run = time.monotonic() - started
+    for _ in range(3):  # at any moment of the run
+        process = subprocess.Popen(rebuild, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(random.uniform(0.5, 1.5) * whole_run)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        assert_searchable(root, new if Index.open(root).model == new.name else old, texts)
+    subprocess.run(rebuild, check=True, capture_output=True, timeout=300)
+    assert Index.open(root).model == new.name
+    assert_searchable(root, new, texts)
+    assert _staged_rows(root) == 0
+
+
+def assert_searchable(root: Path, embedder, texts: dict[str, set[str]]) -> None:
+    """Every document of ``texts`` is whole in the index at ``root`` and found by a search."""
+    assert assert_whole(root, embedder, texts, required=set(texts)) == set(texts)
+    searcher = Searcher(Index.open(root), embedder)
+    results = searcher.search(SearchRequest.parse("River3A floods its valley", 3, "hybrid"))["results"]
+    assert results and results[0]["doc_id"] == "rivers/river03.txt"
+
+
+def _staged_rows(root: Path) -> int:
+    with sqlite3.connect(f"file:{root / DATABASE}?mode=ro", uri=True) as connection:
+        return connection.execute("SELECT count(*) FROM documents WHERE removed < 0").fetchone()[0]
+
+
+def _wait_for_staged_rows(root: Path, process: subprocess.Popen, limit: float = 120) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        if _staged_rows(root):
+            return True
+        time.sleep(0.002)
+    return False

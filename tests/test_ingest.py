@@ -101,13 +101,17 @@ def test_nothing_readable_is_an_error_and_changes_nothing(corpus, tmp_path, embe
 
 
 class _FailingEmbedder:
-    """The real model, failing partway through like a crash mid-ingest."""
+    """The real model (or one of another name), failing partway through like a crash mid-ingest."""
 
-    def __init__(self, real):
-        self.name, self.dimension = real.name, real.dimension
+    def __init__(self, real, name=None, after=0):
+        self.real, self.name, self.dimension = real, name or real.name, real.dimension
+        self.left = after
 
     def encode(self, texts, progress=False):
-        raise RuntimeError("killed mid-ingest")
+        if self.left <= 0:
+            raise RuntimeError("killed mid-ingest")
+        self.left -= 1
+        return self.real.encode(texts)
 
 
 def test_a_failed_ingest_leaves_the_previous_index_whole(corpus, tmp_path, embedder):
@@ -189,3 +193,40 @@ def test_a_write_from_elsewhere_is_seen_without_asking_the_store_at_every_search
     assert reader.snapshot().generation > before
     assert len(reader.snapshot()) == reader.store.counts()[1]
     reader.close()
+
+
+def test_a_rebuild_with_another_model_that_fails_leaves_the_old_index_whole(corpus, tmp_path, embedder, monkeypatch):
+    root = tmp_path / "index"
+    ingest([corpus], root, embedder)
+    before = Index.open(root)
+    monkeypatch.setattr("qa.ingest.BATCH_PASSAGES", 1)  # a batch per document: some are staged before it fails
+    with pytest.raises(RuntimeError):
+        ingest([corpus], root, _FailingEmbedder(embedder, name="other-model", after=2), replace=True)
+    after = Index.open(root)
+    assert after.model == embedder.name and after.snapshot().generation == before.snapshot().generation
+    assert stored(after) == stored(before)
+    assert after.store.counts() == (4, len(after.snapshot()))
+    top = Searcher(after, embedder).search(SearchRequest.parse("which is the biggest glacier in the Alps?", 1))
+    assert top["results"][0]["doc_id"] == "docs/glaciers.pdf"
+
+
+def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_path, embedder, static_model,
+                                                                  monkeypatch):
+    from qa.embedding import Embedder
+
+    root = tmp_path / "index"
+    ingest([corpus], root, embedder)
+    reader = Index.open(root)
+    seen = []
+    other = Embedder(str(static_model))
+    real_encode = other.encode
+
+    def encode_and_look(texts, progress=False):
+        seen.append((reader.refresh().documents, reader.store.meta()["model"], reader.store.counts()))
+        return real_encode(texts)
+
+    monkeypatch.setattr(other, "encode", encode_and_look)
+    monkeypatch.setattr("qa.ingest.BATCH_PASSAGES", 1)
+    report = ingest([corpus], root, other, replace=True)
+    assert len(seen) == 4 and set(seen) == {(4, embedder.name, (4, 4))}
+    assert report.documents == 4 and Index.open(root).model == str(static_model)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -13,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import http, start_server
+from conftest import SEEDS, http, start_server
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +80,80 @@ def _eventually(condition, seconds: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_of_simultaneous_creates_of_one_id_exactly_one_succeeds(seed_index, tmp_path):
+    root = tmp_path / "index"
+    shutil.copytree(seed_index, root)
+    process, base = start_server(root, {"QA_API_TOKEN": "creates"})
+    statuses: dict[str, list[int]] = {f"race-{n}": [] for n in range(10)}
+    try:
+        for doc_id, answers in statuses.items():
+            start = threading.Barrier(4)
+
+            def create(text: str) -> None:
+                start.wait()
+                answers.append(http(f"{base}/api/documents", "POST", {"id": doc_id, "title": "t", "text": text},
+                                    token="creates")[0])
+
+            writers = [threading.Thread(target=create, args=(f"version {n} of {doc_id}",)) for n in range(4)]
+            for writer in writers:
+                writer.start()
+            for writer in writers:
+                writer.join(timeout=60)
+        _, listed = http(f"{base}/api/documents?limit=100")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert {doc_id: sorted(answers) for doc_id, answers in statuses.items()} == {
+        doc_id: [201, 409, 409, 409] for doc_id in statuses}
+    assert sorted(d["id"] for d in listed["documents"] if d["id"].startswith("race-")) == sorted(statuses)
+
+
+def test_a_server_whose_index_is_rebuilt_with_another_model_says_so_once(seed_index, tmp_path, static_model):
+    root = tmp_path / "index"
+    shutil.copytree(seed_index, root)
+    process, base = start_server(root)
+    try:
+        query = urllib.parse.urlencode({"q": "when did Wagner arrive in Mali?"})
+        assert http(f"{base}/api/search?{query}")[0] == 200
+        rebuilt = subprocess.run([sys.executable, "-m", "qa", "ingest", str(SEEDS), "--index", str(root),
+                                  "--replace", "--model", str(static_model)], capture_output=True, text=True)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        assert _eventually(lambda: http(f"{base}/api/search?{query}")[0] == 503)
+        for _ in range(20):  # every search, and readiness, refuse the same way
+            status, body = http(f"{base}/api/search?{query}")
+            assert status == 503 and body["error"]["code"] == "index_settings"
+            time.sleep(0.02)
+        status, body = http(f"{base}/api/ready")
+        assert status == 503 and body["error"]["code"] == "index_settings"
+        assert str(static_model) in body["error"]["message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    log = process.log.read_text()
+    assert "Traceback" not in log
+    assert len([line for line in log.splitlines() if "was rebuilt with model" in line]) == 1
+
+
+def test_a_server_follows_an_index_rebuilt_with_the_same_model(seed_index, tmp_path, embedder):
+    """Another process rebuilds the store with other chunking but the same model: the
+    server serves the rebuilt contents without a restart."""
+    from qa.chunking import ChunkSettings
+    from qa.ingest import ingest
+
+    root = tmp_path / "index"
+    shutil.copytree(seed_index, root)
+    process, base = start_server(root)
+    try:
+        before = http(f"{base}/api/health")[1]["passages"]
+        report = ingest([SEEDS], root, embedder, ChunkSettings(max_words=60), replace=True)
+        assert report.passages != before
+        assert _eventually(lambda: http(f"{base}/api/health")[1]["passages"] == report.passages)
+        query = urllib.parse.urlencode({"q": "when did Wagner arrive in Mali?", "k": 1})
+        status, body = http(f"{base}/api/search?{query}")
+        assert status == 200 and "December 2021" in body["results"][0]["text"]
+        assert len(body["results"][0]["text"].split()) <= 60
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

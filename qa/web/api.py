@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from qa.errors import InvalidInput, NotReady
+from qa.errors import IndexUnavailable, InvalidInput, NotReady
 from qa.search import Searcher, SearchRequest
 from qa.web.observe import observe_search
 
@@ -53,11 +53,14 @@ def health():
 
 @blueprint.get("/ready")
 def ready():
-    """Ready when the store still answers: the model and index load before the server listens."""
+    """Ready when the store still answers and still fits the loaded model: the model
+    and index load before the server listens."""
     found = searcher()
     try:
-        found.index.store.generation()  # the store itself, now, not only the snapshot's last look at it
+        found.index.check()  # the store itself, now, not only the snapshot's last look at it
         snapshot = found.index.snapshot()
+    except IndexUnavailable:  # rebuilt with another model: says so itself (503 index_settings)
+        raise
     except Exception as error:  # a store that cannot be read: alive, but not ready
         raise NotReady(f"the index cannot be read: {error}") from None
     return jsonify({"ready": True, "model": found.index.model, "backend": found.embedder.backend,

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 
 from qa.documents import Document
-from qa.errors import Conflict, InvalidInput, NotFound
+from qa.errors import InvalidInput, NotFound
 from qa.ingest import delete_documents, store_documents
 from qa.readers import parse_document
 from qa.web.api import searcher
@@ -60,19 +60,15 @@ def get_document(doc_id: str):
 
 @blueprint.post("")
 def create_document():
+    """Add a document; 409 if its id is stored, decided in the transaction that writes it."""
     require_write()
-    document = _document_from_request(None)
-    if searcher().index.store.document(document.doc_id) is not None:
-        raise Conflict(f"document {document.doc_id!r} exists; PUT /api/documents/<id> replaces it",
-                       code="document_exists")
-    return _store(document, 201)
+    return _store(_document_from_request(None), create=True)
 
 
 @blueprint.put("/<path:doc_id>")
 def replace_document(doc_id: str):
     require_write()
-    existed = searcher().index.store.document(_checked_id(doc_id)) is not None
-    return _store(_document_from_request(doc_id), 200 if existed else 201)
+    return _store(_document_from_request(_checked_id(doc_id)))
 
 
 @blueprint.delete("/<path:doc_id>")
@@ -85,9 +81,10 @@ def delete_document(doc_id: str):
     return jsonify({"id": doc_id, "deleted": True})
 
 
-def _store(document: Document, status: int):
+def _store(document: Document, create: bool = False):
+    """Store ``document``: 201 when it is new, 200 when it replaced (or equalled) a stored one."""
     found = searcher()
-    report = store_documents(found.index, found.embedder, [document])
+    report = store_documents(found.index, found.embedder, [document], create=create)
     found.index.save_every(SAVE_EVERY_SECONDS)
     unchanged = document.doc_id in report.unchanged
     if unchanged:  # identical to the stored copy, which keeps its passages
@@ -95,7 +92,7 @@ def _store(document: Document, status: int):
     else:
         passages = report.stored[document.doc_id]
     response = jsonify({**_summary(document, passages), "unchanged": unchanged})
-    response.status_code = status
+    response.status_code = 201 if document.doc_id in report.added else 200
     response.headers["Location"] = url_for("documents.get_document", doc_id=document.doc_id)
     return response
 

@@ -9,17 +9,38 @@ from pathlib import Path
 import click
 
 from qa.errors import QAError
-from qa.settings import BACKENDS, SETTINGS
+from qa.settings import BY_NAME, Setting
 
-_SETTING = {s.name: s for s in SETTINGS}
+
+class _SettingValue(click.ParamType):
+    """An option's text turned into its setting's value by the setting's own parser."""
+
+    def __init__(self, setting: Setting) -> None:
+        self.setting = setting
+        self.name = setting.kind
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.setting.value(value)
+        except QAError as error:
+            self.fail(error.message.replace(self.setting.env, f"--{param.name.replace('_', '-')}"), param, ctx)
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return f"[{'|'.join(self.setting.choices)}]" if self.setting.kind == "choice" else self.setting.kind.upper()
 
 
 def _option(name: str, *flags: str, **extra):
-    """A CLI option backed by the declared setting of the same name."""
-    setting = _SETTING[name]
+    """A CLI option backed by the declared setting of the same name: unset on the command
+    line, it takes the setting's ``QA_*`` variable, read by the same parser as the app's."""
+    setting = BY_NAME[name]
+    if setting.kind == "flag":
+        extra.setdefault("is_flag", True)
+    else:
+        extra.setdefault("type", _SettingValue(setting))
     return click.option(
-        *flags or (f"--{name.lower().replace('_', '-')}",), envvar=setting.env, default=setting.default,
-        show_default=setting.default is not None, help=f"{setting.help} [env {setting.env}]", **extra,
+        *flags or (f"--{name.lower().replace('_', '-')}",), default=setting.from_environment,
+        show_default=str(setting.default) if setting.default is not None else False,
+        help=f"{setting.help} [env {setting.env}]", **extra,
     )
 
 
@@ -98,7 +119,7 @@ def list_documents(index: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
-@_option("BACKEND", type=click.Choice(BACKENDS))
+@_option("BACKEND")
 def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str | None, backend: str) -> None:
     """Print the passages that best answer QUESTION, answer sentence first."""
     from qa.search import Searcher, SearchRequest
@@ -117,14 +138,14 @@ def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str
 
 @cli.command()
 @_option("HOST")
-@_option("PORT", type=int)
-@_option("WORKERS", type=click.IntRange(1))
-@_option("THREADS", type=click.IntRange(1))
+@_option("PORT")
+@_option("WORKERS")
+@_option("THREADS")
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
-@_option("BACKEND", type=click.Choice(BACKENDS))
-@_option("QUESTION_CACHE", type=click.IntRange(0))
-@_option("LOG_QUERIES", is_flag=True)
+@_option("BACKEND")
+@_option("QUESTION_CACHE")
+@_option("LOG_QUERIES")
 def serve(host: str, port: int, workers: int, threads: int, index: Path, model: str | None, backend: str,
           question_cache: int, log_queries: bool) -> None:
     """Serve the API and the search page: waitress, or gunicorn with --workers above 1."""
@@ -159,7 +180,7 @@ def serve(host: str, port: int, workers: int, threads: int, index: Path, model: 
               help="Where indexes of evaluated corpora are kept for reuse.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
 @_option("MODEL")
-@_option("BACKEND", type=click.Choice(BACKENDS))
+@_option("BACKEND")
 def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
              cache: Path, json_path: Path | None, model: str | None, backend: str) -> None:
     """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -99,6 +100,21 @@ def app(searcher):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def access_lines():
+    """The JSON objects the access log writes during a test."""
+    lines: list[dict] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(record.getMessage()))
+
+    handler = Keep()
+    logging.getLogger("qa.access").addHandler(handler)
+    yield lines
+    logging.getLogger("qa.access").removeHandler(handler)
 
 
 def _pdf_object(number: int, body: bytes) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import sqlite3
 import subprocess
@@ -72,21 +71,6 @@ def test_metrics_count_requests_by_route_and_status_and_time_searches_by_mode(cl
     assert response.content_type.startswith("text/plain")
     assert metric(client, "qa_index_passages ") == len(searcher.index.snapshot())
     assert metric(client, "qa_index_documents ") == searcher.index.snapshot().documents
-
-
-@pytest.fixture
-def access_lines():
-    """The JSON objects the access log writes during a test."""
-    lines: list[dict] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            lines.append(json.loads(record.getMessage()))
-
-    handler = Keep()
-    logging.getLogger("qa.access").addHandler(handler)
-    yield lines
-    logging.getLogger("qa.access").removeHandler(handler)
 
 
 @pytest.mark.parametrize("log_queries", [False, True])

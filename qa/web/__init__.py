@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +11,21 @@ from werkzeug.exceptions import HTTPException
 
 from qa.errors import QAError
 from qa.search import Searcher
-from qa.settings import BACKENDS, defaults
+from qa import settings
 from qa.web.auth import require_read
 
 log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | None = None) -> Flask:
-    """Build the app; the model and index load once here, shared by all threads."""
+    """Build the app; the model and index load once here, shared by all threads.
+
+    Settings come from ``test_config`` where it names them, else from the ``QA_*``
+    variables, else their defaults (``qa.settings``)."""
     app = Flask(__name__)
-    app.config.from_mapping(defaults())
-    app.config.from_prefixed_env("QA")
-    for secret in ("API_TOKEN", "READ_TOKEN"):  # a token is a string even when it looks like a number
-        if f"QA_{secret}" in os.environ:
-            app.config[secret] = os.environ[f"QA_{secret}"]
-    if test_config:
-        app.config.from_mapping(test_config)
-    app.config["MAX_CONTENT_LENGTH"] = _whole_number(app.config, "MAX_BODY_BYTES", 1)
-    _whole_number(app.config, "QUESTION_CACHE", 0)
-    if app.config["BACKEND"] not in BACKENDS:
-        raise QAError(f"QA_BACKEND must be one of {', '.join(BACKENDS)}, not {app.config['BACKEND']!r}",
-                      code="invalid_setting")
+    app.config.from_mapping(test_config or {})  # Flask's own keys (TESTING, ...)
+    app.config.from_mapping(settings.resolve(test_config or {}))  # qa's, each through its one parser
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     if not app.config["API_TOKEN"]:
         log.warning("QA_API_TOKEN is not set: the document API is read-only")
     app.json.sort_keys = False
@@ -54,13 +47,6 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
     app.before_request(_require_read)
     _register_error_handlers(app)
     return app
-
-
-def _whole_number(config: dict[str, Any], name: str, least: int) -> int:
-    value = config[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise QAError(f"QA_{name} must be a whole number of at least {least}, not {value!r}", code="invalid_setting")
-    return value
 
 
 def _require_read() -> None:

@@ -67,6 +67,8 @@ def _parse_k(k: Any) -> int:
         return DEFAULT_K
     if isinstance(k, str) and _INTEGER.fullmatch(k):
         k = int(k)
+    if isinstance(k, float) and k.is_integer():  # 14.0 is an integer to JSON Schema, so to the API too
+        k = int(k)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise InvalidInput(f"k must be a whole number from 1 to {MAX_K}", code="invalid_k")
     return k

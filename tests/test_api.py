@@ -103,7 +103,7 @@ def test_bad_get_parameters_are_400_json(client, params, code):
     "body, code",
     [
         ({"q": WAGNER, "k": True}, "invalid_k"),
-        ({"q": WAGNER, "k": 2.0}, "invalid_k"),
+        ({"q": WAGNER, "k": 2.5}, "invalid_k"),
         ({"q": WAGNER, "k": None, "mode": "sparse"}, "invalid_mode"),
         ({"q": 42}, "invalid_query"),
         ({"q": ["a"]}, "invalid_query"),
@@ -130,10 +130,20 @@ def test_a_body_over_the_configured_limit_is_413(client, searcher):
     assert small.post("/api/search", json={"q": "Wagner"}).status_code == 200
 
 
-def test_unknown_api_route_is_404_and_wrong_method_405(client):
+def test_unknown_api_route_is_404_and_wrong_method_405_with_the_methods_allowed(client):
     _error(client.get("/api/nothing-here"), 404, "not_found")
-    _error(client.delete("/api/search"), 405, "method_not_allowed")
-    _error(client.post("/api/health"), 405, "method_not_allowed")
+    wrong = client.delete("/api/search")
+    _error(wrong, 405, "method_not_allowed")
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    wrong = client.open("/api/health", method="TRACE")
+    _error(wrong, 405, "method_not_allowed")
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_k_sent_as_a_whole_number_with_a_decimal_point_is_that_number(client):
+    """JSON Schema counts 14.0 as an integer, so the API does too."""
+    assert client.post("/api/search", json={"q": "Wagner", "k": 3.0}).get_json()["k"] == 3
+    _error(client.post("/api/search", json={"q": "Wagner", "k": 2.5}), 400, "invalid_k")
 
 
 def test_the_question_is_trimmed_and_unicode_is_fine(client):

@@ -54,7 +54,8 @@ def test_a_posted_document_is_listed_read_and_found_in_every_mode(client):
     created = client.post("/api/documents", json=VOLCANO, headers=AUTH)
     assert created.status_code == 201, created.data
     assert created.get_json()["id"] == "notes/volcano" and created.get_json()["passages"] == 1
-    assert created.headers["Location"] == "/api/documents/notes/volcano"
+    assert created.headers["Location"] == "/api/documents/notes%2Fvolcano"  # the id is one path parameter
+    assert client.get(created.headers["Location"]).get_json()["id"] == "notes/volcano"
 
     document = client.get("/api/documents/notes/volcano").get_json()
     assert document["text"] == VOLCANO["text"] and document["metadata"] == {"tags": ["volcano"]}
@@ -228,3 +229,21 @@ def test_an_oversized_upload_is_413_and_changes_nothing(index, embedder):
 def test_bad_paging_is_400(client, query, code):
     response = client.get(f"/api/documents?{query}")
     assert response.status_code == 400 and response.get_json()["error"]["code"] == code
+
+
+def test_an_upload_named_without_its_type_is_read_as_its_part_says(client):
+    created = client.post("/api/documents", headers=AUTH, content_type="multipart/form-data", data={
+        "file": (io.BytesIO(b"Mount Etna erupted again."), "notes", "text/plain")})
+    assert created.status_code == 201, created.data
+    assert created.get_json()["id"] == "notes.txt"
+    pasted = client.post("/api/documents", headers=AUTH, content_type="multipart/form-data",
+                         data={"file": "A field of text sent without a file name.", "id": "pasted"})
+    assert pasted.status_code == 201, pasted.data
+    assert client.get("/api/documents/pasted").get_json()["text"] == "A field of text sent without a file name."
+
+
+def test_an_id_in_the_body_is_checked_even_where_the_url_gives_it(client):
+    response = client.put("/api/documents/notes/ok", json={"id": "bad\x0fid", "title": "t", "text": "x"},
+                          headers=AUTH)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_id"
+    assert client.get("/api/documents/notes/ok").status_code == 404

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -19,6 +22,8 @@ from schemathesis.checks import not_a_server_error
 from qa.index import Index
 from qa.search import Searcher
 from qa.web import create_app
+
+from conftest import start_server
 
 TOKEN = "openapi-test-token"
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
@@ -90,3 +95,22 @@ def test_no_request_gets_a_500_or_an_answer_the_spec_does_not_describe(api_schem
             case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS[mode])
 
         check()
+
+
+def test_schemathesis_finds_nothing_with_every_check_against_a_real_server(seed_index, tmp_path):
+    """The CLI run an operator would make: every check, 60 examples an operation, writes
+    allowed. Each schema-valid request is accepted, each invalid one refused, 405s say Allow."""
+    root = tmp_path / "index"
+    shutil.copytree(seed_index, root)
+    process, base = start_server(root, {"QA_API_TOKEN": TOKEN})
+    try:
+        run = subprocess.run(
+            [str(Path(sys.executable).with_name("schemathesis")), "run", f"{base}/api/openapi.json",
+             "--checks", "all", "--max-examples", "60", "-H", f"Authorization: Bearer {TOKEN}"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout

@@ -72,7 +72,11 @@ def _register_error_handlers(app: Flask) -> None:
         if not request.path.startswith("/api/"):
             return error
         code = (error.name or "error").lower().replace(" ", "_")
-        return jsonify(error_body(code, error.description or error.name)), error.code
+        response = jsonify(error_body(code, error.description or error.name))
+        for name, value in error.get_headers():  # Allow, on a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, error.code
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

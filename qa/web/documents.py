@@ -13,14 +13,15 @@ import re
 import uuid
 from dataclasses import replace
 from pathlib import PurePosixPath
-from typing import Any
+from urllib.parse import quote
+from typing import Any, Mapping
 
 from flask import Blueprint, jsonify, request, url_for
 
 from qa.documents import Document
 from qa.errors import InvalidInput, NotFound
 from qa.ingest import delete_documents, store_documents
-from qa.readers import parse_document
+from qa.readers import SUFFIX_OF_TYPE, SUPPORTED_SUFFIXES, parse_document
 from qa.web.api import searcher
 from qa.web.auth import require_write
 
@@ -28,13 +29,14 @@ blueprint = Blueprint("documents", __name__, url_prefix="/api/documents")
 
 MAX_ID_CHARS = 512
 MAX_PAGE = 100
+MAX_OFFSET = 10**9
 SAVE_EVERY_SECONDS = 30.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @blueprint.get("")
 def list_documents():
-    offset = _whole_number("offset", 0, 0, 10**9)
+    offset = _whole_number("offset", 0, 0, MAX_OFFSET)
     limit = _whole_number("limit", 20, 1, MAX_PAGE)
     index = searcher().index
     total, _ = index.store.counts()
@@ -93,7 +95,7 @@ def _store(document: Document, create: bool = False):
         passages = report.stored[document.doc_id]
     response = jsonify({**_summary(document, passages), "unchanged": unchanged})
     response.status_code = 201 if document.doc_id in report.added else 200
-    response.headers["Location"] = url_for("documents.get_document", doc_id=document.doc_id)
+    response.headers["Location"] = f"{url_for('documents.list_documents')}/{quote(document.doc_id, safe='')}"
     return response
 
 
@@ -116,8 +118,9 @@ def _document_from_request(doc_id: str | None) -> Document:
     title = body.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InvalidInput("title is required: a non-empty string", code="invalid_document")
+    given = _given_id(body)
     return Document(
-        doc_id=_checked_id(doc_id or body.get("id") or uuid.uuid4().hex),
+        doc_id=doc_id or given or uuid.uuid4().hex,
         title=title.strip(),
         source=_optional_string(body, "source"),
         text=text,
@@ -126,14 +129,10 @@ def _document_from_request(doc_id: str | None) -> Document:
 
 
 def _document_from_upload(doc_id: str | None) -> Document:
-    upload = request.files.get("file")
-    if upload is None:
-        raise InvalidInput("the multipart body needs a file field named 'file'", code="missing_file")
-    name = PurePosixPath((upload.filename or "").replace("\\", "/")).name
-    if not name or name in {".", ".."}:
-        raise InvalidInput("the uploaded file needs a name with its type, such as notes.md", code="missing_file")
+    data, name = _uploaded_file()
     form = request.form
-    document = parse_document(upload.read(), name, _checked_id(doc_id or form.get("id") or name))
+    given = _given_id(form)
+    document = parse_document(data, name, doc_id or given or _checked_id(name))
     metadata = form.get("metadata")
     try:
         metadata = _metadata(json.loads(metadata)) if metadata else {}
@@ -145,6 +144,30 @@ def _document_from_upload(doc_id: str | None) -> Document:
         source=(form.get("source") or "").strip() or document.source,
         metadata=metadata,
     )
+
+
+def _uploaded_file() -> tuple[bytes, str]:
+    """The upload's bytes and the name that says its format: the file's own name, with
+    the suffix its part's media type gives where the name has none ingest reads. A
+    field sent without a file name is text, named by a made-up id."""
+    upload = request.files.get("file")
+    if upload is not None:
+        data, name, media = upload.read(), upload.filename or "", upload.mimetype
+    elif "file" in request.form:
+        data, name, media = request.form["file"].encode(), uuid.uuid4().hex, "text/plain"
+    else:
+        raise InvalidInput("the multipart body needs a file field named 'file'", code="missing_file")
+    name = PurePosixPath(name.replace("\\", "/")).name
+    if PurePosixPath(name).suffix.lower() not in SUPPORTED_SUFFIXES and media in SUFFIX_OF_TYPE:
+        name = f"{name or uuid.uuid4().hex}{SUFFIX_OF_TYPE[media]}"
+    if not name or name in {".", ".."}:
+        raise InvalidInput("the uploaded file needs a name with its type, such as notes.md", code="missing_file")
+    return data, name
+
+
+def _given_id(fields: Mapping[str, Any]) -> str | None:
+    """The id a body gives, checked even where the URL's wins; None when it gives none."""
+    return _checked_id(fields["id"]) if "id" in fields else None
 
 
 def _checked_id(doc_id: Any) -> str:

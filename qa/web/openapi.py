@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from qa.search import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES
-from qa.web.documents import MAX_ID_CHARS, MAX_PAGE
+from qa.web.documents import MAX_ID_CHARS, MAX_OFFSET, MAX_PAGE
 
 JSON = "application/json"
 ERRORS = {
@@ -45,15 +45,23 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): {"$ref": f"#/components/responses/E{status}"} for status in statuses}
 
 
-QUERY = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S",
+# What the server strips as space (Python's str.isspace), spelled out so that every regex
+# dialect reads "not blank" alike: ECMA-262's \s, which JSON Schema uses, is another set.
+SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_SPACE = f"[^{SPACE}]"
+QUERY = {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_SPACE,
          "description": "The question; surrounding spaces are ignored."}
 K = {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K,
      "description": "How many passages to return."}
 MODE = {"type": "string", "enum": list(MODES), "default": "hybrid",
         "description": "hybrid fuses dense (embedding) and lexical (BM25) retrieval."}
+# An id: no control characters, no space at either end.
+ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS,
+      "pattern": f"^[^{SPACE}\\x00-\\x1f\\x7f](?:[^\\x00-\\x1f\\x7f]*[^{SPACE}\\x00-\\x1f\\x7f])?$"}
 DOC_ID = {"name": "doc_id", "in": "path", "required": True,
           "description": "The document's id; it may contain '/', and is percent-encoded in the path.",
-          "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": r"^[^\x00-\x1f\x7f]+$"}}
+          "schema": ID}
+NON_BLANK = {"type": "string", "minLength": 1, "pattern": NOT_SPACE}
 READ = [{}, {"bearer": []}]  # open unless the server was started with QA_READ_TOKEN
 WRITE = [{"bearer": []}]
 
@@ -68,7 +76,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "SearchRequest": {
         "type": "object", "required": ["q"],
-        "properties": {"q": QUERY, "k": K, "mode": MODE},
+        "properties": {"q": QUERY, "k": {**K, "type": ["integer", "null"]},
+                       "mode": {**MODE, "type": ["string", "null"], "enum": [*MODES, None]}},
+        "description": "k and mode take their defaults when absent or null.",
     },
     "Span": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
     "Result": {
@@ -114,21 +124,25 @@ SCHEMAS: dict[str, Any] = {
     "DocumentIn": {
         "type": "object", "required": ["title", "text"],
         "properties": {
-            "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": r"^[^\x00-\x1f\x7f]+$",
-                   "description": "Made up when absent (POST); the URL's id wins (PUT)."},
-            "title": {"type": "string", "minLength": 1, "pattern": r"\S"},
-            "text": {"type": "string", "minLength": 1, "pattern": r"\S"},
+            "id": {**ID, "description": "Made up when absent (POST); the URL's id wins (PUT)."},
+            "title": NON_BLANK,
+            "text": NON_BLANK,
             "source": {"type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": {"type": ["object", "null"], "description": "Any JSON object; null is none."},
         },
     },
     "Upload": {
         "type": "object", "required": ["file"],
         "properties": {
-            "file": {"type": "string", "format": "binary",
-                     "description": "A file of a type `qa ingest` reads; its suffix picks the parser."},
-            "id": {"type": "string"}, "title": {"type": "string"}, "source": {"type": "string"},
-            "metadata": {"type": "string", "description": "A JSON object, as text."},
+            "file": {"type": "string", "minLength": 1, "pattern": f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$",
+                     "description": "A file of a type `qa ingest` reads: text here (UTF-8 or Windows-1252, "
+                                    "not blank, no NUL bytes); a .md, .html or .pdf file name, or the part's "
+                                    "media type (text/markdown, text/html, application/pdf), reads it as that "
+                                    "format instead, which must then hold text."},
+            "id": {**ID, "description": "Default: the file's name."},
+            "title": {"type": "string", "description": "Default: the file's own title, else its name."},
+            "source": {"type": "string"},
+            "metadata": {"type": "object", "description": "Any JSON object."},
         },
     },
     "DocumentSummary": {
@@ -159,7 +173,8 @@ SCHEMAS: dict[str, Any] = {
 
 _WRITE_BODY = {"required": True, "content": {
     JSON: {"schema": _ref("DocumentIn")},
-    "multipart/form-data": {"schema": _ref("Upload")},
+    "multipart/form-data": {"schema": _ref("Upload"), "encoding": {"file": {"contentType": "text/plain"},
+                                                                   "metadata": {"contentType": JSON}}},
 }}
 _STORED = {"Location": {"description": "The document's URL.", "schema": {"type": "string"}}}
 
@@ -185,7 +200,9 @@ PATHS: dict[str, Any] = {
     },
     "/api/health": {"get": {
         "summary": "Liveness: the process answers. Never needs a token.", "operationId": "health", "security": [{}],
-        "responses": {"200": _json(_ref("Health"), "Alive, with the index's size.")},
+        "responses": {"200": _json(_ref("Health"), "Alive, with the index's size."),
+                      "503": {"$ref": "#/components/responses/E503",
+                              "description": "index_settings: the index was rebuilt with another model; restart."}},
     }},
     "/api/ready": {"get": {
         "summary": "Readiness: the model and the index are loaded and the store can be read.",
@@ -201,7 +218,8 @@ PATHS: dict[str, Any] = {
             "summary": "Stored documents in id order, a page at a time, without their text.",
             "operationId": "listDocuments", "security": READ,
             "parameters": [
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                {"name": "offset", "in": "query",
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}},
                 {"name": "limit", "in": "query",
                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20}},
             ],
@@ -246,9 +264,9 @@ PATHS: dict[str, Any] = {
     "/": {"get": {
         "summary": "The search page; with q, the results rendered on the server.", "operationId": "searchPage",
         "security": READ,
-        "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"}},
-                       {"name": "k", "in": "query", "schema": {"type": "string"}},
-                       {"name": "mode", "in": "query", "schema": {"type": "string"}}],
+        "parameters": [{"name": "q", "in": "query", "schema": QUERY},
+                       {"name": "k", "in": "query", "schema": K},
+                       {"name": "mode", "in": "query", "schema": MODE}],
         "responses": {"200": _html("The page."), "400": _html("The page with a message about the input."),
                       **_errors(401)},
     }},

@@ -55,17 +55,18 @@ def search_page():
     query = request.args.get("q")
     context: dict[str, Any] = {"query": query or "", "mode": request.args.get("mode") or "hybrid", "modes": MODES}
     status = 200
-    if query is not None:
-        try:
+    try:
+        if query is not None:
             response = run_search(SearchRequest.parse(query, request.args.get("k"), request.args.get("mode")))
             context["response"] = response
             context["results"] = [_display(r) for r in response["results"]]
-        except InvalidInput as error:
-            context["error"] = error.message
-            status = 400
-    else:
-        snapshot = searcher().index.snapshot()
-        context["size"] = {"documents": snapshot.documents, "passages": len(snapshot)}
+        else:
+            SearchRequest.parse("-", request.args.get("k"), request.args.get("mode"))  # a bad k or mode says so
+            snapshot = searcher().index.snapshot()
+            context["size"] = {"documents": snapshot.documents, "passages": len(snapshot)}
+    except InvalidInput as error:
+        context["error"] = error.message
+        status = 400
     return render_template("search.html", **context), status
 
 

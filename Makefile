@@ -8,13 +8,18 @@ INDEX ?= $(or $(QA_INDEX),index/default)
 # or pip resolves a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: serve test install browser
+.PHONY: serve test install browser check
 
 serve: $(INDEX)/documents.sqlite
 	$(BIN)/qa serve --index $(INDEX)
 
-test: $(VENV)/installed browser
+test: $(VENV)/installed browser check
 	$(BIN)/python -m pytest
+
+# Static checks over the package: lint (ruff) and types (mypy), as pyproject.toml configures them.
+check: $(VENV)/installed
+	$(BIN)/ruff check qa
+	$(BIN)/mypy
 
 # The browser tests drive Debian's Chromium through its ChromeDriver. Without root
 # (or sudo) they cannot be installed here, and the tests skip, except under CI.

@@ -10,7 +10,8 @@ model call serves many requests, and ``workers`` calls run side by side.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,7 +42,7 @@ class MicroBatcher(Generic[T, R]):
         self._running = 0
 
     def __call__(self, item: T) -> R:
-        waiting = _Waiting(item)
+        waiting: _Waiting[T, R] = _Waiting(item)
         with self._lock:
             self._queue.append(waiting)
             lead = self._running < self._workers
@@ -58,7 +59,7 @@ class MicroBatcher(Generic[T, R]):
                 waiting.wake.wait()
         if waiting.error is not None:
             raise waiting.error
-        return waiting.result
+        return cast(R, waiting.result)  # done without an error: the batch's result
 
     @property
     def running(self) -> int:
@@ -72,11 +73,12 @@ class MicroBatcher(Generic[T, R]):
             if not batch:  # another worker took everything, this caller's item included
                 self._running -= 1
                 return
+        results: list[R | None] = [None] * len(batch)
+        errors: list[BaseException | None] = [None] * len(batch)
         try:
-            results = self._run([w.item for w in batch])
-            errors = [None] * len(batch)
-        except BaseException as error:  # every caller in the batch learns of it
-            results, errors = [None] * len(batch), [error] * len(batch)
+            results = list(self._run([w.item for w in batch]))
+        except BaseException as failure:  # every caller in the batch learns of it
+            errors = [failure] * len(batch)
         with self._lock:
             for waiting, result, error in zip(batch, results, errors):
                 waiting.result, waiting.error, waiting.done = result, error, True

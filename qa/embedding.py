@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -72,7 +73,7 @@ class Embedder:
             ) from error
         self.name = model
         self.batch_size = batch_size
-        self.dimension = int(self._model.get_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension() or len(self.encode(['a'])[0]))
         self.questions: LRUCache[str, np.ndarray] = LRUCache(cache_size)
         self._onnx = self._onnx_encoder(location, onnx_cache) if backend == "onnx" else None
         self.backend = "onnx" if self._onnx else "torch"
@@ -83,7 +84,7 @@ class Embedder:
         """The ONNX Runtime encoder of this model, or None where it cannot reproduce it:
         the export holds a transformer with mean pooling and nothing after but normalising,
         and its vectors are checked against PyTorch's before it is used."""
-        modules = list(self._model)
+        modules: list[Any] = list(self._model)
         kinds = [type(module).__name__ for module in modules]
         pooling = modules[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
         if kinds[:2] != ["Transformer", "Pooling"] or pooling != "mean" or set(kinds[2:]) - {"Normalize"}:
@@ -93,8 +94,8 @@ class Embedder:
         from qa.onnx_backend import OnnxEncoder, export_path
 
         try:
-            encoder = OnnxEncoder(modules[0].auto_model, modules[0].tokenizer, self._model.max_seq_length,
-                                  export_path(cache, location))
+            length = int(self._model.max_seq_length or modules[0].tokenizer.model_max_length)
+            encoder = OnnxEncoder(modules[0].auto_model, modules[0].tokenizer, length, export_path(cache, location))
         except Exception as error:  # no writable cache, an export the runtime refuses: PyTorch still works
             log.warning("questions go through PyTorch: the ONNX export failed (%s)", error)
             return None
@@ -121,17 +122,16 @@ class Embedder:
     def encode_questions(self, questions: list[str]) -> np.ndarray:
         """Embed questions, from the cache where asked before. A lone new question joins
         the micro-batch of questions other threads are asking at the same moment."""
-        found = [self.questions.get(q) for q in questions]
-        missing = list(dict.fromkeys(q for q, v in zip(questions, found) if v is None))
+        cached = {q: v for q in questions if (v := self.questions.get(q)) is not None}
+        missing = list(dict.fromkeys(q for q in questions if q not in cached))
         if missing:
             vectors = [self.batcher(missing[0])] if len(missing) == 1 else self._encode_questions_now(missing)
-            fresh = dict(zip(missing, vectors))
-            for question, vector in fresh.items():
+            for question, vector in zip(missing, vectors):
                 self.questions.put(question, vector)
-            found = [fresh[q] if v is None else v for q, v in zip(questions, found)]
-        if not found:
+                cached[question] = vector
+        if not questions:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack(found)
+        return np.stack([cached[q] for q in questions])
 
     def _encode_questions_now(self, questions: list[str]) -> list[np.ndarray]:
         if self._onnx:

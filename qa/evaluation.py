@@ -7,17 +7,18 @@ import json
 import re
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tqdm import tqdm
 
 from qa.beir import Dataset
 from qa.chunking import ChunkSettings
+from qa.database import FORMAT_VERSION, PassageRecord
 from qa.embedding import Embedder
 from qa.fusion import Ranking
-from qa.database import FORMAT_VERSION, PassageRecord
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
 from qa.metrics import ranking_metrics

@@ -8,8 +8,9 @@ scale scores the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class Scored(NamedTuple):
     scores: np.ndarray
 
     @classmethod
-    def of(cls, ranking: Ranking) -> "Scored":
+    def of(cls, ranking: Ranking) -> Scored:
         """From (id, score) pairs."""
         if not ranking:
             return cls.empty()
@@ -33,20 +34,20 @@ class Scored(NamedTuple):
         return cls(np.asarray(ids), np.asarray(scores, dtype=np.float64))
 
     @classmethod
-    def empty(cls) -> "Scored":
+    def empty(cls) -> Scored:
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
     @classmethod
-    def best(cls, scores: np.ndarray, k: int, above: float | None = None) -> "Scored":
+    def best(cls, scores: np.ndarray, k: int, above: float | None = None) -> Scored:
         """The ``k`` best positions of ``scores`` (see ``best_positions``) with their scores."""
         positions = best_positions(scores, k, above)
         return cls(positions, scores[positions])
 
-    def at(self, ids: np.ndarray) -> "Scored":
+    def at(self, ids: np.ndarray) -> Scored:
         """The same ranking with each position ``i`` replaced by ``ids[i]``."""
         return Scored(ids[self.ids], self.scores)
 
-    def top(self, k: int) -> "Scored":
+    def top(self, k: int) -> Scored:
         return Scored(self.ids[:k], self.scores[:k])
 
     def pairs(self) -> Ranking:
@@ -74,7 +75,7 @@ class Fusion:
     dense_floor: float = 0.2
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence], k: int = 60) -> Scored:
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int] | np.ndarray], k: int = 60) -> Scored:
     """Ids ordered by the sum of ``1 / (k + rank)`` over the lists they appear in.
 
     Ranks start at 1; ties keep the order in which ids were first seen.

@@ -25,8 +25,8 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +57,14 @@ class Snapshot:
     documents: int
 
     @classmethod
-    def empty(cls, store_id: str, dimension: int, settings: LexicalSettings) -> "Snapshot":
+    def empty(cls, store_id: str, dimension: int, settings: LexicalSettings) -> Snapshot:
         return cls(store_id, 0, np.zeros(0, np.int64), VectorStore.build(np.zeros((0, dimension), np.float32)),
                    LexicalIndex.empty(settings), 0)
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def updated(self, live: LiveRows, store: DocumentStore) -> "Snapshot":
+    def updated(self, live: LiveRows, store: DocumentStore) -> Snapshot:
         """This snapshot brought to ``live``: rows gone are dropped, new rows read from the store."""
         keep = np.isin(self.rows, live.rows)
         new = np.setdiff1d(live.rows, self.rows, assume_unique=True)
@@ -97,7 +97,7 @@ class Snapshot:
         _fsync(directory)
 
     @classmethod
-    def load(cls, directory: Path, store_id: str, settings: LexicalSettings) -> "Snapshot":
+    def load(cls, directory: Path, store_id: str, settings: LexicalSettings) -> Snapshot:
         description = json.loads((directory / SNAPSHOT).read_text())
         if description["store_id"] != store_id or description["lexical"] != settings.as_dict():
             raise ValueError("built from another store or with other BM25 settings")
@@ -138,7 +138,7 @@ class Index:
         self.chunking = json.loads(meta["chunking"])
 
     @classmethod
-    def open(cls, root: Path, model: str | None = None) -> "Index":
+    def open(cls, root: Path, model: str | None = None) -> Index:
         """Open the index at ``root`` for searching; ``model`` must match, if given."""
         store = open_store(root)
         built_with = store.meta()["model"]
@@ -152,7 +152,7 @@ class Index:
         return cls(root, store)
 
     @classmethod
-    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False) -> "Index":
+    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False) -> Index:
         """Open or create the index at ``root`` to store documents made with ``meta``.
 
         ``meta`` names the model, dimension and chunking; an existing index made with

@@ -54,17 +54,19 @@ class LexicalIndex:
         self._weights = self._bm25_weights().tocsc()
 
     @classmethod
-    def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> "LexicalIndex":
+    def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
         return cls.empty(settings).updated(np.zeros(0, dtype=bool), passage_terms)
 
     @classmethod
-    def empty(cls, settings: LexicalSettings = LexicalSettings()) -> "LexicalIndex":
+    def empty(cls, settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
         return cls([], sparse.csr_matrix((0, 0), dtype=np.int32), settings)
 
-    def updated(self, keep: np.ndarray, added: list[list[str]]) -> "LexicalIndex":
+    def updated(self, keep: np.ndarray, added: list[list[str]]) -> LexicalIndex:
         """A new index of the positions where ``keep`` is true, then ``added`` passages."""
         columns = dict(self._columns)
-        indptr, indices, counts = [0], [], []
+        indptr: list[int] = [0]
+        indices: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
         for words in added:
             ids, tally = np.unique([columns.setdefault(w, len(columns)) for w in words], return_counts=True)
             indices.append(ids)
@@ -73,10 +75,7 @@ class LexicalIndex:
         width = len(columns)
         kept = self._counts[np.flatnonzero(keep)]
         kept.resize((kept.shape[0], width))
-        new = sparse.csr_matrix(
-            (np.concatenate(counts or [[]]).astype(np.int32), np.concatenate(indices or [[]]).astype(np.int32), indptr),
-            shape=(len(added), width),
-        )
+        new = sparse.csr_matrix((_joined(counts), _joined(indices), indptr), shape=(len(added), width))
         return LexicalIndex(list(columns), sparse.vstack([kept, new], format="csr", dtype=np.int32), self.settings)
 
     def _bm25_weights(self) -> sparse.csr_matrix:
@@ -91,7 +90,7 @@ class LexicalIndex:
         return sparse.csr_matrix((weights.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
 
     @classmethod
-    def load(cls, path: Path, settings: LexicalSettings) -> "LexicalIndex":
+    def load(cls, path: Path, settings: LexicalSettings) -> LexicalIndex:
         with np.load(path, allow_pickle=False) as arrays:
             counts = sparse.csr_matrix(
                 (arrays["counts"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
@@ -140,3 +139,8 @@ class LexicalIndex:
         weights = dict.fromkeys(terms, 0.0)
         weights.update(zip(known, self._idf[[self._columns[t] for t in known]].tolist()))
         return weights
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays end to end as int32, an empty array when there are none."""
+    return np.concatenate(arrays).astype(np.int32) if arrays else np.zeros(0, np.int32)

@@ -98,5 +98,6 @@ def export_path(cache: Path, model_location: str) -> Path:
     """Where the export of the model at ``model_location`` is cached: one file per
     model, weights and exporter version."""
     weights = sorted(Path(model_location).glob("*.safetensors")) + sorted(Path(model_location).glob("*.bin"))
-    stamp = [model_location, torch.__version__, OPSET] + [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]
+    stamp = [model_location, torch.__version__, OPSET]
+    stamp += [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights]
     return cache / f"{Path(model_location).name}-{hashlib.sha256(repr(stamp).encode()).hexdigest()[:12]}.onnx"

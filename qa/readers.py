@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
 
 from qa.documents import Document
 from qa.errors import UnreadableFile, UnsupportedFile
@@ -166,7 +166,8 @@ def _library_notes(logger: str) -> Iterator[list[str]]:
     if _NOTES not in library.handlers:
         library.addHandler(_NOTES)
         library.propagate = False
-    _NOTES.local.notes = notes = []
+    notes: list[str] = []
+    _NOTES.local.notes = notes
     try:
         yield notes
     finally:

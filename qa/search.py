@@ -42,7 +42,7 @@ class SearchRequest:
     mode: str = "hybrid"
 
     @classmethod
-    def parse(cls, query: Any, k: Any = None, mode: Any = None) -> "SearchRequest":
+    def parse(cls, query: Any, k: Any = None, mode: Any = None) -> SearchRequest:
         """Validate raw values (from a URL, JSON or the CLI); raises ``InvalidInput``."""
         return cls(_parse_query(query), _parse_k(k), _parse_mode(mode))
 
@@ -100,7 +100,7 @@ class Searcher:
         self._passages: LRUCache[int, PassageRecord] = LRUCache(PASSAGES_CACHED)
 
     @classmethod
-    def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> "Searcher":
+    def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> Searcher:
         """Open the index at ``root`` and load the model it was built with."""
         index = Index.open(root, model=model)
         return cls(index, Embedder(index.model, backend=backend, cache_size=cache_size))
@@ -151,12 +151,14 @@ class Searcher:
         self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str], snapshot: Snapshot
     ) -> Scored:
         """One question's top ``k`` snapshot positions in its mode, best first."""
-        if request.mode == "dense":
-            (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], request.k)
-            return Scored(positions[positions >= 0], scores[positions >= 0])
         if request.mode == "lexical":
             scores, positions = snapshot.lexical.search(question_terms, request.k)
             return Scored(positions, scores)
+        if vector is None:
+            raise ValueError(f"a {request.mode} search needs the question's vector")
+        if request.mode == "dense":
+            (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], request.k)
+            return Scored(positions[positions >= 0], scores[positions >= 0])
         dense = snapshot.vectors.scores(vector[np.newaxis], max(self.candidates, request.k))[0]
         return fuse_scores(dense, snapshot.lexical.scores(question_terms), self.fusion, request.k, self.candidates)
 
@@ -176,7 +178,7 @@ class Searcher:
         """The API's result objects for ranked rows, each with its answer sentence."""
         weights = (snapshot or self.index.snapshot()).lexical.idf(question_terms)
         records = self.passages([row for row, _ in ranked])
-        results = []
+        results: list[dict[str, Any]] = []
         for row, score in ranked:
             record = records.get(row)
             if record is None:  # purged since this snapshot was taken: not a result any more

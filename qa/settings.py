@@ -8,8 +8,9 @@ setting's text into its value through ``Setting.value``: one parser per setting.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from qa.errors import QAError
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import faiss
 import numpy as np
@@ -47,11 +48,11 @@ class VectorStore:
         concrete = faiss.downcast_index(index)
         self._ivf: faiss.IndexIVF | None = concrete if isinstance(concrete, faiss.IndexIVF) else None
         # Where a flat index keeps its vectors (mapped or not), for scoring them all at once.
-        self._stored = concrete.get_xb() if self._ivf is None else None
+        self._stored = cast(Any, concrete).get_xb() if self._ivf is None else None  # SWIG: not in faiss's stubs
         self._size, self._dimension = int(index.ntotal), int(index.d)
 
     @classmethod
-    def build(cls, vectors: np.ndarray) -> "VectorStore":
+    def build(cls, vectors: np.ndarray) -> VectorStore:
         """Exact up to ``EXACT_UP_TO`` vectors, a calibrated IVF index above where it pays."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if len(vectors) > EXACT_UP_TO:
@@ -65,7 +66,7 @@ class VectorStore:
         return cls(index)
 
     @classmethod
-    def load(cls, path: Path) -> "VectorStore":
+    def load(cls, path: Path) -> VectorStore:
         """Open a saved index with its vectors memory-mapped."""
         with open(path, "rb") as file:
             ivf = file.read(4) == IVF_FLAT_FOURCC  # FAISS maps IVF lists and flat codes by different flags
@@ -100,7 +101,7 @@ class VectorStore:
             out[ids] = codes.view(np.float32).reshape(len(ids), self.dimension)
         return out
 
-    def updated(self, keep: np.ndarray, added: np.ndarray) -> "VectorStore":
+    def updated(self, keep: np.ndarray, added: np.ndarray) -> VectorStore:
         """A new store holding the kept positions (renumbered in order), then ``added``.
         This one is left as it is, for searches still using it."""
         added = np.ascontiguousarray(added, dtype=np.float32)
@@ -131,9 +132,10 @@ class VectorStore:
             return out
         out = np.empty((len(queries), self._size), dtype=np.float32)
         if self._size:
+            swig: Any = faiss  # fvec_inner_products_ny is not in faiss's stubs
             for row, query in zip(out, queries):
-                faiss.fvec_inner_products_ny(faiss.swig_ptr(row), faiss.swig_ptr(query), self._stored,
-                                             self._dimension, self._size)
+                swig.fvec_inner_products_ny(faiss.swig_ptr(row), faiss.swig_ptr(query), self._stored, self._dimension,
+                                            self._size)
         return out
 
 
@@ -178,7 +180,7 @@ def _calibrated_nprobe(index: faiss.IndexIVF, vectors: np.ndarray, rng: np.rando
 
 def _lists(index: faiss.IndexIVF):
     """(ids, codes) of each non-empty inverted list, copied out as numpy arrays."""
-    invlists = index.invlists
+    invlists: Any = index.invlists  # never None on an IVF index
     for number in range(index.nlist):
         size = invlists.list_size(number)
         if size:
@@ -193,7 +195,7 @@ def _updated_ivf(index: faiss.IndexIVF, keep: np.ndarray, added: np.ndarray) -> 
     position = np.cumsum(keep) - 1  # old position -> new position, for kept ones
     copy = faiss.IndexIVFFlat(faiss.clone_index(index.quantizer), index.d, index.nlist, index.metric_type)
     copy.nprobe = index.nprobe
-    invlists = index.invlists
+    invlists: Any = index.invlists  # never None on an IVF index
     for number in range(index.nlist):
         size = invlists.list_size(number)
         if not size:
@@ -204,7 +206,8 @@ def _updated_ivf(index: faiss.IndexIVF, keep: np.ndarray, added: np.ndarray) -> 
         new_ids = np.ascontiguousarray(position[ids[kept]], dtype=np.int64)
         new_codes = np.ascontiguousarray(codes[kept])
         if len(new_ids):
-            copy.invlists.add_entries(number, len(new_ids), faiss.swig_ptr(new_ids), faiss.swig_ptr(new_codes))
+            lists: Any = copy.invlists
+            lists.add_entries(number, len(new_ids), faiss.swig_ptr(new_ids), faiss.swig_ptr(new_codes))
     copy.ntotal = int(keep.sum())
     if len(added):
         copy.add_with_ids(added, np.arange(copy.ntotal, copy.ntotal + len(added), dtype=np.int64))

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
+from qa import settings
 from qa.errors import QAError
 from qa.search import Searcher
-from qa import settings
 from qa.web.auth import require_read
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     if not app.config["API_TOKEN"]:
         log.warning("QA_API_TOKEN is not set: the document API is read-only")
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = _JSON(app)
     if searcher is None:
         searcher = Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"], app.config["BACKEND"],
                                  app.config["QUESTION_CACHE"])
@@ -47,6 +47,13 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
     app.before_request(_require_read)
     _register_error_handlers(app)
     return app
+
+
+class _JSON(DefaultJSONProvider):
+    """Keys in the order the code writes them, and text as it is (not \\u-escaped)."""
+
+    sort_keys = False
+    ensure_ascii = False
 
 
 def _require_read() -> None:

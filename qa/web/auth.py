@@ -28,4 +28,6 @@ def require_read() -> None:
 def _presented(token: str | None) -> bool:
     """Whether the request carries ``token``, compared in constant time."""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    if not token or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import quote
-from typing import Any, Mapping
 
 from flask import Blueprint, jsonify, request, url_for
 
-from qa.documents import Document
+from qa.documents import Document, Passage
 from qa.errors import InvalidInput, NotFound
 from qa.ingest import delete_documents, store_documents
 from qa.readers import SUFFIX_OF_TYPE, SUPPORTED_SUFFIXES, parse_document
@@ -89,14 +90,19 @@ def _store(document: Document, create: bool = False):
     report = store_documents(found.index, found.embedder, [document], create=create)
     found.index.save_every(SAVE_EVERY_SECONDS)
     unchanged = document.doc_id in report.unchanged
-    if unchanged:  # identical to the stored copy, which keeps its passages
-        passages = len(found.index.store.document(document.doc_id)[1])
-    else:
-        passages = report.stored[document.doc_id]
+    # an unchanged document is identical to the stored copy, which keeps its passages
+    passages = len(_stored(document.doc_id)[1]) if unchanged else report.stored[document.doc_id]
     response = jsonify({**_summary(document, passages), "unchanged": unchanged})
     response.status_code = 201 if document.doc_id in report.added else 200
     response.headers["Location"] = f"{url_for('documents.list_documents')}/{quote(document.doc_id, safe='')}"
     return response
+
+
+def _stored(doc_id: str) -> tuple[Document, list[Passage]]:
+    found = searcher().index.store.document(doc_id)
+    if found is None:  # deleted by another request meanwhile
+        raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
+    return found
 
 
 def _summary(document: Document, passages: int) -> dict[str, Any]:
@@ -133,9 +139,9 @@ def _document_from_upload(doc_id: str | None) -> Document:
     form = request.form
     given = _given_id(form)
     document = parse_document(data, name, doc_id or given or _checked_id(name))
-    metadata = form.get("metadata")
+    sent = form.get("metadata")
     try:
-        metadata = _metadata(json.loads(metadata)) if metadata else {}
+        metadata = _metadata(json.loads(sent)) if sent else {}
     except ValueError:
         raise InvalidInput("metadata must be a JSON object", code="invalid_document") from None
     return replace(

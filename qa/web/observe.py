@@ -54,7 +54,8 @@ def _start_clock() -> None:
 def _record(response: Response) -> Response:
     started = g.get("qa_started")
     seconds = time.perf_counter() - started if started is not None else 0.0
-    asked = request._get_current_object()  # the request itself: each use of the proxy costs a lookup
+    # The request itself: each use of the proxy costs a lookup.
+    asked: Request = request._get_current_object()  # type: ignore[attr-defined]
     route = asked.url_rule.rule if asked.url_rule is not None else "unmatched"
     labels = (asked.method, route, str(response.status_code))
     REQUESTS.labels(*labels).inc()

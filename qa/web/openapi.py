@@ -62,8 +62,8 @@ DOC_ID = {"name": "doc_id", "in": "path", "required": True,
           "description": "The document's id; it may contain '/', and is percent-encoded in the path.",
           "schema": ID}
 NON_BLANK = {"type": "string", "minLength": 1, "pattern": NOT_SPACE}
-READ = [{}, {"bearer": []}]  # open unless the server was started with QA_READ_TOKEN
-WRITE = [{"bearer": []}]
+READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]  # open unless the server was started with QA_READ_TOKEN
+WRITE: list[dict[str, list[str]]] = [{"bearer": []}]
 
 SCHEMAS: dict[str, Any] = {
     "Error": {

@@ -16,14 +16,15 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e no fig al gen col lt sgt capt "
     "inc ltd co corp dept univ approx jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
-_LAST_WORD = re.compile(r"(\S+)\.$")
 
 
 def _is_abbreviation(text: str, end: int) -> bool:
-    match = _LAST_WORD.search(text, 0, end)
-    if not match:
-        return False
-    word = match.group(1).lower().lstrip("(\"'“‘")
+    """Whether the word before the period at ``end - 1`` is an abbreviation. It looks
+    back over that word alone, so chunking stays linear in a document's length."""
+    start = end - 1
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    word = text[start : end - 1].lower().lstrip("(\"'“‘")
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 

@@ -10,9 +10,10 @@ rebuild with another model is staged whole and swapped in at the end.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from qa.index import Index, Snapshot, settings_differ
 from qa.readers import find_files, read_document, unsupported_files
 
 BATCH_PASSAGES = 512
+# Documents whose stored checksums are looked up in one query: at most so many, or so much text.
+LOOKUP_DOCUMENTS = 512
+LOOKUP_CHARACTERS = 4_000_000
 
 
 @dataclass
@@ -50,36 +54,29 @@ def index_meta(embedder: Embedder, settings: ChunkSettings) -> dict[str, str]:
 
 def read_documents(
     paths: Iterable[Path], progress: bool = False, on_skip: Callable[[str], None] | None = None
-) -> tuple[list[Document], list[str]]:
-    """Readable documents under ``paths``, and why each other file was skipped.
-
-    ``on_skip`` hears each of those reasons as soon as it is known."""
+) -> Iterator[Document]:
+    """The readable documents under ``paths``, read one file at a time as they are
+    asked for; ``on_skip`` hears why each other file was skipped, as it is found."""
     paths = list(paths)
-    documents: dict[str, Document] = {}
-    skipped: list[str] = []
-
-    def skip(message: str) -> None:
-        skipped.append(message)
-        if on_skip is not None:
-            on_skip(message)
-
+    say = on_skip or (lambda message: None)
     for path in paths:
         if not path.exists():
-            skip(f"{path}: no such file or folder")
+            say(f"{path}: no such file or folder")
     for file in unsupported_files(p for p in paths if p.is_dir()):
-        skip(f"{file}: unsupported file type {file.suffix or '(none)'}")
-    files = list(find_files(p for p in paths if p.exists()))
-    for file, doc_id in tqdm(files, desc="reading", unit="file", disable=not progress):
+        say(f"{file}: unsupported file type {file.suffix or '(none)'}")
+    files = list(find_files(p for p in paths if p.exists()))  # names only: the texts come one by one
+    seen: set[str] = set()
+    for file, doc_id in tqdm(files, desc="ingesting", unit="file", disable=not progress):
         try:
             document = read_document(file, doc_id)
         except UnreadableFile as error:
-            skip(error.message)
+            say(error.message)
             continue
-        if doc_id in documents:
-            skip(f"{file}: same id {doc_id!r} as another file in this ingest")
+        if doc_id in seen:
+            say(f"{file}: same id {doc_id!r} as another file in this ingest")
             continue
-        documents[doc_id] = document
-    return list(documents.values()), skipped
+        seen.add(doc_id)
+        yield document
 
 
 def ingest(
@@ -94,26 +91,36 @@ def ingest(
 ) -> IngestReport:
     """Index the files under ``paths`` into ``root``; ``replace`` drops everything else.
 
-    ``doc_id`` names the one file ingested, instead of its path. An index built
-    with other settings is rebuilt whole with ``replace`` (and refused without it),
-    its old contents served until the new ones are complete."""
+    Files are read, chunked, embedded and written a batch at a time, so memory does
+    not grow with the corpus. ``doc_id`` names the one file ingested, instead of its
+    path. An index built with other settings is rebuilt whole with ``replace`` (and
+    refused without it), its old contents served until the new ones are complete."""
     started = time.perf_counter()
-    documents, skipped = read_documents([Path(p) for p in paths], progress, on_skip)
-    if not documents:
+    skipped: list[str] = []
+
+    def skip(message: str) -> None:
+        skipped.append(message)
+        if on_skip is not None:
+            on_skip(message)
+
+    documents = read_documents([Path(p) for p in paths], progress, skip)
+    first = next(documents, None)
+    if first is None:
         reason = f" ({len(skipped)} skipped: {skipped[0]}{', ...' if len(skipped) > 1 else ''})" if skipped else ""
         raise InvalidInput(f"no readable documents to ingest{reason}; the index is unchanged",
                            code="nothing_to_ingest")
     if doc_id is not None:
-        if len(documents) != 1:
+        if next(documents, None) is not None:
             raise InvalidInput("--id names one document; give exactly one file", code="invalid_id")
-        documents = [dataclasses.replace(documents[0], doc_id=doc_id)]
+        first = dataclasses.replace(first, doc_id=doc_id)
+    everything = itertools.chain([first], documents)
     meta = index_meta(embedder, settings)
     index = Index.open_for_writing(root, meta, replace)
     try:
         if settings_differ(index.store.meta(), meta):
-            report = rebuild_documents(index, embedder, documents, meta, progress)
+            report = rebuild_documents(index, embedder, everything, meta)
         else:
-            report = store_documents(index, embedder, documents, replace=replace, progress=progress)
+            report = store_documents(index, embedder, everything, replace=replace)
         index.save()
     finally:
         index.close()
@@ -123,42 +130,77 @@ def ingest(
 
 
 def store_documents(
-    index: Index, embedder: Embedder, documents: list[Document], replace: bool = False, progress: bool = False,
+    index: Index, embedder: Embedder, documents: Iterable[Document], replace: bool = False, progress: bool = False,
     create: bool = False,
 ) -> IngestReport:
-    """Upsert ``documents`` (already read) into ``index``; ``replace`` deletes all others.
+    """Upsert ``documents`` into ``index``, a batch at a time; ``replace`` deletes all others.
 
-    With ``create``, a document whose id is stored is refused (``DocumentExists``), checked
-    again in the transaction that writes it, so that of two racing creates one wins."""
+    A document identical to its stored copy is left alone. With ``create``, a document
+    whose id is stored is refused (``DocumentExists``), checked again in the transaction
+    that writes it, so that of two racing creates one wins."""
     started = time.perf_counter()
     settings = ChunkSettings(**index.chunking)
-    stored = index.store.checksums(d.doc_id for d in documents)
-    if create and stored:
-        raise DocumentExists(next(iter(stored)))
-    changed = [d for d in documents if stored.get(d.doc_id) != checksum(d)]
-    unchanged = {d.doc_id for d in documents} - {d.doc_id for d in changed}
-    report = IngestReport(index=index.root, unchanged=sorted(unchanged))
-    for revisions in _revisions(changed, embedder, settings, progress):
-        written = index.write(revisions, create=create)
-        report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
-        report.added += [r.document.doc_id for r in revisions if r.document.doc_id not in written.replaced]
+    report = IngestReport(index=index.root)
+    seen: set[str] = set()
+    total = len(documents) if isinstance(documents, Sized) else None
+    with tqdm(total=total, desc="embedding", unit="doc", disable=not progress) as bar:
+        changed = _changed(index, documents, create, report, seen, bar)
+        for revisions in _revisions(changed, embedder, settings):
+            written = index.write(revisions, create=create)
+            report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
+            report.added += [r.document.doc_id for r in revisions if r.document.doc_id not in written.replaced]
     if replace:
-        index.write(keep_only={d.doc_id for d in documents})
+        index.write(keep_only=seen)
+    report.unchanged.sort()
     return _finished(report, index.refresh(), started)
 
 
+def _changed(index: Index, documents: Iterable[Document], create: bool, report: IngestReport, seen: set[str],
+             bar: tqdm) -> Iterator[Document]:
+    """The documents that differ from their stored copies, looked up a group at a time;
+    the others are listed in ``report.unchanged``."""
+    for group in _groups(documents):
+        sums = {d.doc_id: checksum(d) for d in group}
+        stored = index.store.checksums(sums)
+        if create and stored:
+            raise DocumentExists(next(iter(stored)))
+        for document in group:
+            seen.add(document.doc_id)
+            if stored.get(document.doc_id) == sums[document.doc_id]:
+                report.unchanged.append(document.doc_id)
+            else:
+                yield document
+            bar.update()
+
+
+def _groups(documents: Iterable[Document]) -> Iterator[list[Document]]:
+    """``documents`` as they come, in groups of at most ``LOOKUP_DOCUMENTS`` documents
+    and about ``LOOKUP_CHARACTERS`` characters of text."""
+    group: list[Document] = []
+    characters = 0
+    for document in documents:
+        group.append(document)
+        characters += len(document.text)
+        if len(group) >= LOOKUP_DOCUMENTS or characters >= LOOKUP_CHARACTERS:
+            yield group
+            group, characters = [], 0
+    if group:
+        yield group
+
+
 def rebuild_documents(
-    index: Index, embedder: Embedder, documents: list[Document], meta: dict[str, str], progress: bool = False
+    index: Index, embedder: Embedder, documents: Iterable[Document], meta: dict[str, str]
 ) -> IngestReport:
     """Make ``documents`` the whole of ``index`` with the settings ``meta`` (another
     model or chunking): every one is embedded again and swapped in at the end."""
     started = time.perf_counter()
-    report = IngestReport(index=index.root, added=[d.doc_id for d in documents])
+    report = IngestReport(index=index.root)
     settings = ChunkSettings(**json.loads(meta["chunking"]))
 
     def batches() -> Iterator[list[Revision]]:
-        for revisions in _revisions(documents, embedder, settings, progress):
+        for revisions in _revisions(documents, embedder, settings):
             report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
+            report.added += [r.document.doc_id for r in revisions]
             yield revisions
 
     return _finished(report, index.rebuild(meta, batches()), started)
@@ -177,22 +219,18 @@ def _finished(report: IngestReport, snapshot: Snapshot, started: float) -> Inges
     return report
 
 
-def _revisions(
-    documents: list[Document], embedder: Embedder, settings: ChunkSettings, progress: bool
-) -> Iterator[list[Revision]]:
+def _revisions(documents: Iterable[Document], embedder: Embedder, settings: ChunkSettings) -> Iterator[list[Revision]]:
     """``documents`` chunked and embedded, in groups of about ``BATCH_PASSAGES`` passages."""
-    with tqdm(total=len(documents), desc="embedding", unit="doc", disable=not progress) as bar:
-        for batch in _batches(documents, settings):
-            vectors = embedder.encode([p.text for _, passages in batch for p in passages])
-            revisions, first = [], 0
-            for document, passages in batch:
-                revisions.append(Revision(document, passages, vectors[first : first + len(passages)]))
-                first += len(passages)
-            yield revisions
-            bar.update(len(batch))
+    for batch in _batches(documents, settings):
+        vectors = embedder.encode([p.text for _, passages in batch for p in passages])
+        revisions, first = [], 0
+        for document, passages in batch:
+            revisions.append(Revision(document, passages, vectors[first : first + len(passages)]))
+            first += len(passages)
+        yield revisions
 
 
-def _batches(documents: list[Document], settings: ChunkSettings) -> Iterator[list[tuple[Document, list[Passage]]]]:
+def _batches(documents: Iterable[Document], settings: ChunkSettings) -> Iterator[list[tuple[Document, list[Passage]]]]:
     """Documents with their passages, in groups of about ``BATCH_PASSAGES`` passages."""
     batch: list[tuple[Document, list[Passage]]] = []
     size = 0

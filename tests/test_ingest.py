@@ -230,3 +230,23 @@ def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_pa
     report = ingest([corpus], root, other, replace=True)
     assert len(seen) == 4 and set(seen) == {(4, embedder.name, (4, 4))}
     assert report.documents == 4 and Index.open(root).model == str(static_model)
+
+
+def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, monkeypatch):
+    """Memory must not grow with the corpus: the first batch is written before the
+    last file is read, and no more than a batch of texts is held at once."""
+    import qa.ingest
+
+    corpus = tmp_path / "many"
+    corpus.mkdir()
+    for n in range(40):
+        (corpus / f"note{n:02}.txt").write_text(f"Note {n} says the river rose {n} centimetres overnight.")
+    read, at_writes = [], []
+    real_read, real_write = qa.ingest.read_document, Index.write
+    monkeypatch.setattr(qa.ingest, "read_document", lambda *a: read.append(a[0]) or real_read(*a))
+    monkeypatch.setattr(Index, "write", lambda self, *a, **k: at_writes.append(len(read)) or real_write(self, *a, **k))
+    monkeypatch.setattr(qa.ingest, "BATCH_PASSAGES", 8)
+    monkeypatch.setattr(qa.ingest, "LOOKUP_DOCUMENTS", 8)
+    report = ingest([corpus], tmp_path / "index", embedder)
+    assert report.documents == 40 and len(read) == 40
+    assert at_writes[0] <= 8 + 1 and len(at_writes) >= 5

@@ -54,9 +54,11 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
+@_option("DEVICE")
 @click.option("--replace", is_flag=True, help="Drop every document not in PATHS instead of keeping it.")
 @click.option("--id", "doc_id", help="Store the one file given under this id instead of its path.")
-def ingest(paths: tuple[Path, ...], index: Path, model: str | None, replace: bool, doc_id: str | None) -> None:
+def ingest(paths: tuple[Path, ...], index: Path, model: str | None, device: str | None, replace: bool,
+           doc_id: str | None) -> None:
     """Index .txt, .md, .html and .pdf files under PATHS (files or folders).
 
     A document is known by its path from the folder named (or its file name), and
@@ -65,7 +67,7 @@ def ingest(paths: tuple[Path, ...], index: Path, model: str | None, replace: boo
     from qa.ingest import ingest as run_ingest
 
     progress = sys.stderr.isatty()
-    report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL), replace=replace, progress=progress,
+    report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL, device), replace=replace, progress=progress,
                         doc_id=doc_id, on_skip=lambda reason: click.echo(f"skipped {reason}", err=True))
     click.echo(
         f"stored {len(report.stored)} document(s) ({len(report.unchanged)} unchanged) in {report.seconds:.1f} s; "
@@ -181,8 +183,9 @@ def serve(host: str, port: int, workers: int, threads: int, index: Path, model: 
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the figures here as JSON.")
 @_option("MODEL")
 @_option("BACKEND")
+@_option("DEVICE")
 def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
-             cache: Path, json_path: Path | None, model: str | None, backend: str) -> None:
+             cache: Path, json_path: Path | None, model: str | None, backend: str, device: str | None) -> None:
     """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""
     from qa import evaluation
     from qa.beir import load_beir
@@ -192,7 +195,7 @@ def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tup
     from qa.search import Searcher
 
     dataset = load_beir(dataset_dir, split)
-    embedder = Embedder(model or DEFAULT_MODEL, backend=backend, cache_size=0)
+    embedder = Embedder(model or DEFAULT_MODEL, device, backend=backend, cache_size=0)
     settings = ChunkSettings()
     root = evaluation.eval_index_path(cache, dataset_dir, embedder.name, settings)
     progress = sys.stderr.isatty()

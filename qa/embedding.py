@@ -19,7 +19,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from qa.batching import MicroBatcher  # noqa: E402
-from qa.errors import IndexUnavailable  # noqa: E402
+from qa.errors import IndexUnavailable, QAError  # noqa: E402
 from qa.lru import LRUCache  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,24 @@ def model_location(name: str) -> str:
     return name
 
 
+def checked_device(device: str | None) -> str:
+    """The PyTorch device passages are embedded on: ``device``, or CUDA when PyTorch
+    sees a GPU and the CPU otherwise. A device PyTorch cannot use is a clear error."""
+    import torch
+
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise QAError(f"the device (--device, QA_DEVICE) must be one PyTorch knows, such as cpu, cuda or "
+                      f"cuda:1, not {device!r}", code="invalid_setting") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise QAError(f"the device (--device, QA_DEVICE) is {device!r}, but PyTorch sees no CUDA GPU here "
+                      f"(a CPU build of PyTorch? the README says how to install a CUDA one)", code="invalid_setting")
+    return device
+
+
 class Embedder:
     """A loaded model that turns texts into unit-length float32 vectors.
 
@@ -52,7 +70,7 @@ class Embedder:
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        device: str = "cpu",
+        device: str | None = None,
         batch_size: int = 32,
         backend: str = "torch",
         cache_size: int = 1024,
@@ -63,8 +81,9 @@ class Embedder:
 
         transformers_logging.disable_progress_bar()  # a bar per model load is noise
         location = model_location(model)
+        self.device = checked_device(device)
         try:
-            self._model = SentenceTransformer(location, device=device)
+            self._model = SentenceTransformer(location, device=self.device)
         except (OSError, ValueError) as error:
             raise IndexUnavailable(
                 f"cannot load embedding model {model!r} (nothing is downloaded; "

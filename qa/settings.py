@@ -85,6 +85,8 @@ SETTINGS = (
             "Ingest defaults to the bundled all-MiniLM-L6-v2; search uses the index's own model."),
     Setting("BACKEND", "onnx", "How questions are encoded: onnx (ONNX Runtime, exported once from the model "
             "and cached) or torch. Passages are always encoded with PyTorch.", "choice", choices=BACKENDS),
+    Setting("DEVICE", None, "PyTorch device passages are embedded on (cpu, cuda, cuda:1, mps); "
+            "default: cuda when PyTorch sees a GPU, else cpu."),
     Setting("QUESTION_CACHE", 1024, "How many question vectors are kept for questions asked again; 0 for none.",
             "whole"),
     Setting("HOST", "127.0.0.1", "Address `qa serve` listens on."),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from conftest import build_tiny_transformer
 
 from qa.embedding import Embedder
 from qa.lru import LRUCache
-
-from conftest import build_tiny_transformer
 
 QUESTIONS = ["when did Wagner arrive in Mali?", "Who killed Prigozhin?", "What replaced Wagner in Mali?"]
 
@@ -82,3 +82,18 @@ def test_an_export_that_gives_other_vectors_is_not_used(tmp_path, monkeypatch, c
     path = build_tiny_transformer(tmp_path, after=("Normalize",))
     assert Embedder(str(path), backend="onnx", onnx_cache=tmp_path / "onnx").backend == "torch"
     assert "gives other vectors" in caplog.text
+
+
+def test_passages_go_to_the_gpu_when_pytorch_sees_one_and_a_bad_device_is_refused():
+    import torch
+
+    from qa.embedding import checked_device
+    from qa.errors import QAError
+
+    assert checked_device(None) == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert checked_device("cpu") == "cpu"
+    with pytest.raises(QAError, match="such as cpu, cuda"):
+        checked_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(QAError, match="sees no CUDA GPU"):
+            checked_device("cuda")

@@ -16,6 +16,11 @@ from scipy import sparse
 from qa.tokens import terms
 from qa.topk import best_positions
 
+# MaxScore (LexicalIndex.search) stops looking for candidates once their postings
+# pass 1/SPARSE_SHARE of the passages: summing every posting into one array is then
+# cheaper (python -m bench.hybrid_at_scale).
+SPARSE_SHARE = 8
+
 
 @dataclass(frozen=True)
 class LexicalSettings:
@@ -52,6 +57,13 @@ class LexicalIndex:
         frequency = np.bincount(counts.indices, minlength=len(vocabulary))  # passages holding each term
         self._idf = np.log(1 + (counts.shape[0] - frequency + 0.5) / (frequency + 0.5))
         self._weights = self._bm25_weights().tocsc()
+        self._weights.sort_indices()
+        # Each term's highest weight in any passage: what it can add to a score at most.
+        starts, ends = self._weights.indptr[:-1], self._weights.indptr[1:]
+        held = ends > starts
+        self._best = np.zeros(len(vocabulary))
+        if held.any():
+            self._best[held] = np.maximum.reduceat(self._weights.data, starts[held])
 
     @classmethod
     def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
@@ -116,22 +128,71 @@ class LexicalIndex:
         """Every position's BM25 score for ``terms`` (0 where none matches), as float64.
 
         A term repeated in the question counts each time, as in bm25s."""
-        columns = [self._columns[t] for t in self.known(terms)]
-        if not columns:
-            return np.zeros(len(self))
-        weights = self._weights
-        spans = [slice(weights.indptr[c], weights.indptr[c + 1]) for c in columns]
-        positions = np.concatenate([weights.indices[s] for s in spans])
-        values = np.concatenate([weights.data[s] for s in spans])
+        positions, values = self._postings([self._columns[t] for t in self.known(terms)])
         # astype: bincount gives integers where the terms' passages are all gone
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
     def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, positions) with a positive score, best first; ties go to
-        the lower position."""
-        scores = self.scores(terms)
-        top = best_positions(scores, k, above=0.0)
-        return scores[top].astype(np.float32), top.astype(np.int64)
+        the lower position. The same ranking and scores as ``scores`` gives, found by
+        MaxScore where it can: see ``_candidates``."""
+        columns = [self._columns[t] for t in self.known(terms)]
+        candidates = self._candidates(columns, k)
+        if candidates is None:  # no pruning: summing every posting at once is cheapest
+            positions, values = self._postings(columns)
+            every = np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
+            top = best_positions(every, k, above=0.0)
+            return every[top].astype(np.float32), top.astype(np.int64)
+        found = self._scores_of(candidates, columns)
+        top = best_positions(found, k, above=0.0)
+        return found[top].astype(np.float32), candidates[top].astype(np.int64)
+
+    def _scores_of(self, candidates: np.ndarray, columns: list[int]) -> np.ndarray:
+        """The BM25 scores of the sorted positions ``candidates``, each column's postings
+        read by binary search, in the question's order (so the sums equal ``scores``)."""
+        found = np.zeros(len(candidates))
+        for column in columns:
+            positions, values = self._postings([column])
+            if not len(positions):
+                continue
+            at = np.minimum(np.searchsorted(positions, candidates), len(positions) - 1)
+            hit = positions[at] == candidates
+            found[hit] += values[at[hit]]
+        return found
+
+    def _candidates(self, columns: list[int], k: int) -> np.ndarray | None:
+        """The passages that can reach the top ``k`` (MaxScore), sorted; None when that is
+        nearly every passage holding a term.
+
+        Terms are taken by their best possible contribution, highest first. Once the
+        passages holding the terms taken hold ``k`` whose partial scores all beat what
+        the other terms could add together, no passage outside them can make the top
+        ``k``: only they are scored, reading the other terms' postings by binary search."""
+        distinct, repeats = np.unique(np.asarray(columns, dtype=np.int64), return_counts=True)
+        bounds = self._best[distinct] * repeats
+        order = np.argsort(-bounds, kind="stable")
+        rest = np.concatenate([np.cumsum(bounds[order][::-1])[::-1][1:], [0.0]])  # what the terms after add at most
+        for taken in range(1, len(order)):
+            chosen = distinct[order[:taken]]
+            positions, values = self._postings(list(np.repeat(chosen, repeats[order[:taken]])))
+            if len(positions) * SPARSE_SHARE > len(self):
+                return None
+            matched, where = np.unique(positions, return_inverse=True)
+            if len(matched) < k:
+                continue
+            partial = np.bincount(where, weights=values, minlength=len(matched))
+            if np.partition(partial, len(partial) - k)[len(partial) - k] > rest[taken - 1]:
+                return matched
+        return None
+
+    def _postings(self, columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, BM25 weights) of every posting of ``columns``, column after column;
+        within a column, positions are in order."""
+        if not columns:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        weights = self._weights
+        spans = [slice(weights.indptr[c], weights.indptr[c + 1]) for c in columns]
+        return np.concatenate([weights.indices[s] for s in spans]), np.concatenate([weights.data[s] for s in spans])
 
     def idf(self, terms: list[str]) -> dict[str, float]:
         """Inverse document frequency of each of ``terms`` (0 for an unknown term)."""

@@ -18,7 +18,7 @@ from qa.answer import answer_span, matched_words
 from qa.database import PassageRecord
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
-from qa.fusion import Fusion, Ranking, Scored, fuse_scores
+from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
 from qa.index import Index, Snapshot
 from qa.lru import LRUCache
 from qa.tokens import terms
@@ -28,6 +28,10 @@ DEFAULT_K = 5
 MAX_K = 50
 MAX_QUERY_CHARS = 1000
 _INTEGER = re.compile(r"\s*\+?\d{1,9}\s*")
+# Up to this many passages, hybrid search fuses every passage's dense and BM25 scores
+# as whole arrays; above, the best ``candidates`` of each side, which costs what the
+# postings and the IVF lists read, not what the index holds (python -m bench.hybrid_at_scale).
+WHOLE_ARRAYS_UP_TO = 200_000
 # Passages shown again (a popular one, the next question on the same topic) are not
 # read from the store again. A row means one passage for good, so none goes stale.
 PASSAGES_CACHED = 4096
@@ -85,9 +89,10 @@ def _parse_mode(mode: Any) -> str:
 class Searcher:
     """Searches one opened index with the model it was built with.
 
-    Hybrid search fuses every passage's dense and BM25 scores. ``candidates`` is how
-    deep each side is ranked where a whole ranking is not at hand: the dense side of
-    an approximate (IVF) index, and both sides of RRF.
+    Hybrid search fuses every passage's dense and BM25 scores up to
+    ``WHOLE_ARRAYS_UP_TO`` passages, and each side's best ``candidates`` above.
+    ``candidates`` is also how deep each side is ranked where a whole ranking is not
+    at hand: the dense side of an approximate (IVF) index, and both sides of RRF.
     """
 
     def __init__(
@@ -157,10 +162,18 @@ class Searcher:
         if vector is None:
             raise ValueError(f"a {request.mode} search needs the question's vector")
         if request.mode == "dense":
-            (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], request.k)
-            return Scored(positions[positions >= 0], scores[positions >= 0])
-        dense = snapshot.vectors.scores(vector[np.newaxis], max(self.candidates, request.k))[0]
+            return self._dense(snapshot, vector, request.k)
+        depth = max(self.candidates, request.k)
+        if len(snapshot) > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
+            scores, positions = snapshot.lexical.search(question_terms, depth)
+            return fuse(self._dense(snapshot, vector, depth), Scored(positions, scores), self.fusion).top(request.k)
+        dense = snapshot.vectors.scores(vector[np.newaxis], depth)[0]
         return fuse_scores(dense, snapshot.lexical.scores(question_terms), self.fusion, request.k, self.candidates)
+
+    @staticmethod
+    def _dense(snapshot: Snapshot, vector: np.ndarray, k: int) -> Scored:
+        (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], k)
+        return Scored(positions[positions >= 0], scores[positions >= 0])
 
     def passages(self, rows: list[int]) -> dict[int, PassageRecord]:
         """The stored passages at ``rows``, from the cache where shown before."""

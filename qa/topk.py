@@ -12,5 +12,10 @@ def best_positions(scores: np.ndarray, k: int, above: float | None = None) -> np
         kept = np.flatnonzero(scores > above)  # in order, so lower stays lower
         return kept[best_positions(scores[kept], k)]
     cut = len(scores) - k
-    positions = np.argpartition(scores, cut)[cut:] if cut > 0 else np.arange(len(scores))
+    if cut > 0:  # those above the k-th best score, then the lowest positions that tie with it
+        kth = np.partition(scores, cut)[cut]
+        better = np.flatnonzero(scores > kth)
+        positions = np.concatenate([better, np.flatnonzero(scores == kth)[: k - len(better)]])
+    else:
+        positions = np.arange(len(scores))
     return positions[np.lexsort((positions, -scores[positions]))]

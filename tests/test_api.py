@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.search import SearchRequest
 from qa.web import create_app
 
 WAGNER = "when did Wagner arrive in Mali?"
@@ -149,3 +150,18 @@ def test_k_sent_as_a_whole_number_with_a_decimal_point_is_that_number(client):
 def test_the_question_is_trimmed_and_unicode_is_fine(client):
     body = client.get("/api/search", query_string={"q": "  Wagner 🇲🇱 Mali ?  "}).get_json()
     assert body["query"] == "Wagner 🇲🇱 Mali ?" and body["results"]
+
+
+def test_a_large_index_fuses_each_sides_candidates_with_the_same_answers(searcher, monkeypatch):
+    """Above qa.search.WHOLE_ARRAYS_UP_TO passages hybrid fuses each side's best
+    candidates; where they hold every passage, the ranking is the whole-array one."""
+    import qa.search
+
+    questions = [WAGNER, "Who killed Prigozhin?", "What will the Africa Corps do in Mali?", "Telegram statement"]
+    whole = [searcher.search(SearchRequest.parse(q, 7)) for q in questions]
+    monkeypatch.setattr(qa.search, "WHOLE_ARRAYS_UP_TO", 0)
+    fused = [searcher.search(SearchRequest.parse(q, 7)) for q in questions]
+    for before, after in zip(whole, fused):
+        assert [r["passage_id"] for r in after["results"]] == [r["passage_id"] for r in before["results"]]
+        assert [r["score"] for r in after["results"]] == pytest.approx([r["score"] for r in before["results"]], abs=1e-5)
+    assert "December 2021" in fused[0]["results"][0]["answer"]["text"]

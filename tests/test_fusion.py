@@ -113,3 +113,13 @@ def test_fuse_scores_ranks_positions_by_either_method():
     rrf = fuse_scores(dense, lexical, Fusion("rrf"), k=2, candidates=2)  # each side ranked to its 2 best
     assert ids(rrf) == [2, 0]  # 0 and 1 tie at 1 / 61: dense is seen first
     assert rrf.scores[0] == pytest.approx(1 / 62 + 1 / 62)
+
+
+def test_ties_at_the_cut_go_to_the_lower_positions():
+    from qa.topk import best_positions
+
+    scores = np.array([1.0, 5.0, 3.0, 5.0, 3.0, 3.0, 0.0, 3.0])
+    for _ in range(20):  # argpartition alone picks any of the tied ones
+        assert best_positions(scores, 2).tolist() == [1, 3]
+        assert best_positions(scores, 4).tolist() == [1, 3, 2, 4]
+        assert best_positions(scores, 3, above=1.0).tolist() == [1, 3, 2]

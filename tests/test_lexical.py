@@ -95,3 +95,27 @@ def test_passages_that_score_alike_come_in_the_order_they_were_added():
     index = LexicalIndex.build([terms("bees make honey"), terms("ants"), terms("bees make honey")] * 3)
     scores, rows = index.search(terms("honey bees"), 10)
     assert rows.tolist() == [0, 2, 3, 5, 6, 8] and len(set(scores.tolist())) == 1
+
+
+def test_maxscore_ranks_as_scoring_every_passage_does():
+    """Search prunes with MaxScore where it can; its ranking and scores, ties included,
+    must be those every passage's score gives, for every kind of question."""
+    from qa.topk import best_positions
+
+    rng = np.random.default_rng(7)
+    words = np.array([f"w{n}" for n in range(2000)])
+    zipf = 1 / np.arange(1, len(words) + 1)
+    passages = [list(rng.choice(words, rng.integers(5, 40), p=zipf / zipf.sum())) for _ in range(3000)]
+    index = LexicalIndex.build(passages + passages[:50])  # some exact copies: ties
+    pruned = 0
+    for _ in range(300):
+        question = list(rng.choice(words[: rng.choice([20, 200, 2000])], rng.integers(1, 7))) + ["absent"]
+        for k in (1, 5, 50):
+            columns = [index._columns[t] for t in index.known(question)]
+            pruned += index._candidates(columns, k) is not None
+            scores, rows = index.search(question, k)
+            every = index.scores(question)
+            expected = best_positions(every, k, above=0.0)
+            assert rows.tolist() == expected.tolist(), question
+            np.testing.assert_array_equal(scores, every[expected].astype(np.float32))
+    assert pruned > 300  # MaxScore did the work for many of them

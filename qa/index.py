@@ -34,6 +34,7 @@ import numpy as np
 from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, Revision, WriteResult, initialise_store, new_store_id
 from qa.errors import IndexUnavailable
 from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
+from qa.memory import release_freed_memory
 from qa.vector_store import VectorStore
 
 DATABASE = "documents.sqlite"
@@ -245,7 +246,9 @@ class Index:
         if snapshot.store_id != self.store_id:
             log.warning("index %s was rebuilt with the same model; now serving the rebuilt index", self.root)
             self._follow(live.meta)
-        self._snapshot = snapshot
+        if snapshot is not self._snapshot:
+            self._snapshot = snapshot
+            release_freed_memory()  # what the snapshot before it held, unless a search still holds it
         return snapshot
 
     def _check_rebuild(self, meta: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.stand_in import build_static_model
 from qa.embedding import DEFAULT_MODEL, Embedder, model_location
 from qa.ingest import ingest
 from qa.search import Searcher
@@ -28,19 +29,6 @@ SEEDS = REPO / "seeds"
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder()
-
-
-def build_static_model(folder: Path, dimension: int = 32) -> Path:
-    """A sentence-transformers StaticEmbedding model (random token vectors, the bundled
-    tokenizer): loads and encodes in an instant; its vectors mean nothing."""
-    from sentence_transformers import SentenceTransformer
-    from transformers import AutoTokenizer
-
-    StaticEmbedding = _modules().StaticEmbedding
-    tokenizer = AutoTokenizer.from_pretrained(model_location(DEFAULT_MODEL))
-    SentenceTransformer(modules=[StaticEmbedding(tokenizer.backend_tokenizer, embedding_dim=dimension)]).save(
-        str(folder))
-    return folder
 
 
 def build_tiny_transformer(folder: Path, after: tuple[str, ...] = ()) -> Path:
@@ -75,7 +63,7 @@ def _modules():
 
 @pytest.fixture(scope="session")
 def static_model(tmp_path_factory) -> Path:
-    return build_static_model(tmp_path_factory.mktemp("static-model"))
+    return build_static_model(tmp_path_factory.mktemp("static-model"), dimension=32)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from qa.documents import Document, Passage
 from qa.embedding import Embedder
 from qa.errors import DocumentExists, InvalidInput, UnreadableFile
 from qa.index import Index, Snapshot, settings_differ
-from qa.readers import find_files, read_document, unsupported_files
+from qa.readers import find_files, read_document
 
 BATCH_PASSAGES = 512
 # Documents whose stored checksums are looked up in one query: at most so many, or so much text.
@@ -62,11 +62,11 @@ def read_documents(
     for path in paths:
         if not path.exists():
             say(f"{path}: no such file or folder")
-    for file in unsupported_files(p for p in paths if p.is_dir()):
+    found = find_files(p for p in paths if p.exists())  # names only: the texts come one by one
+    for file in found.unsupported:
         say(f"{file}: unsupported file type {file.suffix or '(none)'}")
-    files = list(find_files(p for p in paths if p.exists()))  # names only: the texts come one by one
     seen: set[str] = set()
-    for file, doc_id in tqdm(files, desc="ingesting", unit="file", disable=not progress):
+    for file, doc_id in tqdm(found.readable, desc="ingesting", unit="file", disable=not progress):
         try:
             document = read_document(file, doc_id)
         except UnreadableFile as error:

@@ -12,10 +12,12 @@ source::
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
@@ -34,29 +36,44 @@ _FRONT_MATTER = re.compile(r"\A---[^\S\n]*\n(.*?)\n---[^\S\n]*(?:\n|\Z)", re.DOT
 _MARKDOWN_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
-def find_files(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
-    """Supported files under ``paths`` with their document ids.
+@dataclass(frozen=True)
+class FoundFiles:
+    """What a look under some paths found: files ingest reads, with their document ids,
+    and files of other types (hidden ones, such as ``.git/...``, aside)."""
+
+    readable: list[tuple[Path, str]]
+    unsupported: list[Path]
+
+
+def find_files(paths: Iterable[Path]) -> FoundFiles:
+    """The files under ``paths``, each folder walked once, in path order.
 
     A file's id is its path from the folder that was named, that folder's own name
     first (``seeds/wagner.md``); a file named directly is known by its file name.
     """
+    readable: list[tuple[Path, str]] = []
+    unsupported: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES:
-                    relative = file.relative_to(path).as_posix()
-                    yield file, f"{path.resolve().name}/{relative}"
-        else:
-            yield path, path.name
+        if not path.is_dir():
+            readable.append((path, path.name))
+            continue
+        name = path.resolve().name
+        for relative in sorted(_files_under(path), key=lambda r: r.split("/")):  # as Path objects sort
+            if PurePosixPath(relative).suffix.lower() in SUPPORTED_SUFFIXES:
+                readable.append((path / relative, f"{name}/{relative}"))
+            elif not any(part.startswith(".") for part in PurePosixPath(relative).parts):
+                unsupported.append(path / relative)
+    return FoundFiles(readable, unsupported)
 
 
-def unsupported_files(folders: Iterable[Path]) -> Iterator[Path]:
-    """Files under ``folders`` that ingest does not read, hidden ones (``.git/...``) aside."""
-    for folder in folders:
-        for file in sorted(folder.rglob("*")):
-            hidden = any(part.startswith(".") for part in file.relative_to(folder).parts)
-            if not hidden and file.is_file() and file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                yield file
+def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:
+    """The relative paths (with /) of every file under ``folder``, symbolic links followed."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                yield from _files_under(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.is_file():
+                yield f"{prefix}{entry.name}"
 
 
 def read_document(path: Path, doc_id: str) -> Document:

@@ -157,7 +157,8 @@ class Index:
         """Open or create the index at ``root`` to store documents made with ``meta``.
 
         ``meta`` names the model, dimension and chunking; an existing index made with
-        others is refused unless ``replace``, and then only ``rebuild`` may write to it.
+        others is refused unless ``replace``: the caller then rebuilds it whole (``rebuild``)
+        rather than writing documents of two models into one store.
         """
         root.mkdir(parents=True, exist_ok=True)
         store = DocumentStore(root / DATABASE)

@@ -247,3 +247,15 @@ def test_an_id_in_the_body_is_checked_even_where_the_url_gives_it(client):
                           headers=AUTH)
     assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_id"
     assert client.get("/api/documents/notes/ok").status_code == 404
+
+
+def test_an_upload_gives_each_field_once_and_metadata_as_an_object(client):
+    def upload(**fields):
+        return client.post("/api/documents", headers=AUTH, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(b"Mount Etna erupted again."), "etna.txt"), **fields})
+
+    for fields in ({"metadata": "null"}, {"metadata": "[1, 2]"}, {"source": ["a", "b"]}, {"id": ["x", "y"]}):
+        response = upload(**fields)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_document", fields
+    assert client.get("/api/documents/etna.txt").status_code == 404
+    assert upload(metadata='{"lang": "it"}').get_json()["metadata"] == {"lang": "it"}

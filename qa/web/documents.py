@@ -31,6 +31,7 @@ blueprint = Blueprint("documents", __name__, url_prefix="/api/documents")
 MAX_ID_CHARS = 512
 MAX_PAGE = 100
 MAX_OFFSET = 10**9
+UPLOAD_FIELDS = ("file", "id", "title", "source", "metadata")
 SAVE_EVERY_SECONDS = 30.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -135,15 +136,20 @@ def _document_from_request(doc_id: str | None) -> Document:
 
 
 def _document_from_upload(doc_id: str | None) -> Document:
-    data, name = _uploaded_file()
     form = request.form
+    for field in UPLOAD_FIELDS:
+        if len(form.getlist(field)) + len(request.files.getlist(field)) > 1:
+            raise InvalidInput(f"the multipart field {field!r} is given more than once", code="invalid_document")
+    data, name = _uploaded_file()
     given = _given_id(form)
     document = parse_document(data, name, doc_id or given or _checked_id(name))
     sent = form.get("metadata")
     try:
-        metadata = _metadata(json.loads(sent)) if sent else {}
+        metadata = json.loads(sent) if sent else {}
     except ValueError:
-        raise InvalidInput("metadata must be a JSON object", code="invalid_document") from None
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object", code="invalid_document")
     return replace(
         document,
         title=(form.get("title") or "").strip() or document.title,

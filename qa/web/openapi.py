@@ -133,6 +133,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Upload": {
         "type": "object", "required": ["file"],
+        "description": "Each field at most once.",
         "properties": {
             "file": {"type": "string", "minLength": 1, "pattern": f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$",
                      "description": "A file of a type `qa ingest` reads: text here (UTF-8 or Windows-1252, "
@@ -140,9 +141,12 @@ SCHEMAS: dict[str, Any] = {
                                     "media type (text/markdown, text/html, application/pdf), reads it as that "
                                     "format instead, which must then hold text."},
             "id": {**ID, "description": "Default: the file's name."},
-            "title": {"type": "string", "description": "Default: the file's own title, else its name."},
-            "source": {"type": "string"},
-            "metadata": {"type": "object", "description": "Any JSON object."},
+            # A multipart field is text whatever it looks like ("294" is a title): no type to keep
+            # to, but one field once (a list would be several).
+            "title": {"not": {"type": "array"},
+                      "description": "Any text. Default: the file's own title, else its name."},
+            "source": {"not": {"type": "array"}, "description": "Any text."},
+            "metadata": {"type": "object", "description": "A JSON object."},
         },
     },
     "DocumentSummary": {

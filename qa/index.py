@@ -25,7 +25,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,8 @@ SNAPSHOT = "snapshot.json"
 # How often searches ask the store whether another process has written: a write
 # elsewhere shows up this much later at most, and a search mostly skips the query.
 CHECK_EVERY_SECONDS = 0.1
+# Passages read from the store at a time while a snapshot takes in new ones.
+READ_ROWS = 10_000
 log = logging.getLogger(__name__)
 
 
@@ -66,22 +68,32 @@ class Snapshot:
         return len(self.rows)
 
     def updated(self, live: LiveRows, store: DocumentStore) -> Snapshot:
-        """This snapshot brought to ``live``: rows gone are dropped, new rows read from the store."""
+        """This snapshot brought to ``live``: rows gone are dropped, new rows read from the
+        store, ``READ_ROWS`` at a time, so that their texts are never all in memory at once."""
         keep = np.isin(self.rows, live.rows)
         new = np.setdiff1d(live.rows, self.rows, assume_unique=True)
-        records = store.passages(new)
-        vectors = store.vectors(list(records), self.vectors.dimension)
-        new = np.array([r for r in new if r in records and r in vectors], dtype=np.int64)
-        added = np.stack([vectors[r] for r in new]) if len(new) else np.zeros((0, self.vectors.dimension), np.float32)
-        settings = self.lexical.settings
+        found: list[int] = []
+        added = np.empty((len(new), self.vectors.dimension), np.float32)
+
+        def new_terms() -> Iterator[list[str]]:
+            """Each new passage's BM25 terms; its row and vector go to ``found`` and ``added``."""
+            for first in range(0, len(new), READ_ROWS):
+                records = store.passages(new[first : first + READ_ROWS])
+                vectors = store.vectors(list(records), self.vectors.dimension)
+                for row in new[first : first + READ_ROWS].tolist():
+                    record = records.get(row)
+                    if record is not None and row in vectors:  # rows purged meanwhile are left out
+                        added[len(found)] = vectors[row]
+                        found.append(row)
+                        yield passage_terms(record.passage.text, record.title, self.lexical.settings)
+
+        lexical = self.lexical.updated(keep, new_terms())
         return Snapshot(
             store_id=self.store_id,
             generation=live.generation,
-            rows=np.concatenate([self.rows[keep], new]),
-            vectors=self.vectors.updated(keep, added),
-            lexical=self.lexical.updated(
-                keep, [passage_terms(records[r].passage.text, records[r].title, settings) for r in new]
-            ),
+            rows=np.concatenate([self.rows[keep], np.array(found, dtype=np.int64)]),
+            vectors=self.vectors.updated(keep, added[: len(found)]),
+            lexical=lexical,
             documents=live.documents,
         )
 

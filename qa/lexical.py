@@ -7,6 +7,7 @@ new ones without reading the others again, and is saved as plain arrays (no pick
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -73,8 +74,9 @@ class LexicalIndex:
     def empty(cls, settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
         return cls([], sparse.csr_matrix((0, 0), dtype=np.int32), settings)
 
-    def updated(self, keep: np.ndarray, added: list[list[str]]) -> LexicalIndex:
-        """A new index of the positions where ``keep`` is true, then ``added`` passages."""
+    def updated(self, keep: np.ndarray, added: Iterable[list[str]]) -> LexicalIndex:
+        """A new index of the positions where ``keep`` is true, then ``added`` passages
+        (their terms, taken one passage at a time)."""
         columns = dict(self._columns)
         indptr: list[int] = [0]
         indices: list[np.ndarray] = []
@@ -87,7 +89,7 @@ class LexicalIndex:
         width = len(columns)
         kept = self._counts[np.flatnonzero(keep)]
         kept.resize((kept.shape[0], width))
-        new = sparse.csr_matrix((_joined(counts), _joined(indices), indptr), shape=(len(added), width))
+        new = sparse.csr_matrix((_joined(counts), _joined(indices), indptr), shape=(len(indptr) - 1, width))
         return LexicalIndex(list(columns), sparse.vstack([kept, new], format="csr", dtype=np.int32), self.settings)
 
     def _bm25_weights(self) -> sparse.csr_matrix:

@@ -15,6 +15,7 @@ from qa.database import DocumentStore
 from qa.index import DATABASE, DERIVED, Index
 from qa.ingest import ingest
 from qa.search import Searcher, SearchRequest
+from qa.tokens import terms
 
 from conftest import minimal_pdf
 
@@ -250,3 +251,17 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
     report = ingest([corpus], tmp_path / "index", embedder)
     assert report.documents == 40 and len(read) == 40
     assert at_writes[0] <= 8 + 1 and len(at_writes) >= 5
+
+
+def test_a_snapshot_reads_new_passages_a_few_at_a_time_to_the_same_index(corpus, tmp_path, embedder, monkeypatch):
+    import qa.index
+
+    whole = ingest([corpus], tmp_path / "whole", embedder)
+    monkeypatch.setattr(qa.index, "READ_ROWS", 2)
+    bit_by_bit = ingest([corpus], tmp_path / "bits", embedder)
+    assert (bit_by_bit.documents, bit_by_bit.passages) == (whole.documents, whole.passages)
+    one, other = Index.open(tmp_path / "whole").snapshot(), Index.open(tmp_path / "bits").snapshot()
+    np.testing.assert_array_equal(one.rows, other.rows)
+    np.testing.assert_array_equal(one.vectors.vectors(), other.vectors.vectors())
+    for question in ("largest glacier", "honey bee", "lighthouse"):
+        assert one.lexical.search(terms(question), 3)[1].tolist() == other.lexical.search(terms(question), 3)[1].tolist()

@@ -130,7 +130,10 @@ class LexicalIndex:
         """Every position's BM25 score for ``terms`` (0 where none matches), as float64.
 
         A term repeated in the question counts each time, as in bm25s."""
-        positions, values = self._postings([self._columns[t] for t in self.known(terms)])
+        return self._every_score([self._columns[t] for t in self.known(terms)])
+
+    def _every_score(self, columns: list[int]) -> np.ndarray:
+        positions, values = self._postings(columns)
         # astype: bincount gives integers where the terms' passages are all gone
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
@@ -141,8 +144,7 @@ class LexicalIndex:
         columns = [self._columns[t] for t in self.known(terms)]
         candidates = self._candidates(columns, k)
         if candidates is None:  # no pruning: summing every posting at once is cheapest
-            positions, values = self._postings(columns)
-            every = np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
+            every = self._every_score(columns)
             top = best_positions(every, k, above=0.0)
             return every[top].astype(np.float32), top.astype(np.int64)
         found = self._scores_of(candidates, columns)

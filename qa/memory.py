@@ -2,8 +2,9 @@
 
 Each write builds a new snapshot and frees the one before it, but glibc's malloc
 keeps freed memory in its per-thread arenas instead of returning it, so a serving
-process grew by about a snapshot per write (263 MB over 20 PUTs on SciFact's 12,437
-passages; 24 MB with this, measured with bench/engine.py's PUTs).
+process grew by about a snapshot per write: +2,075 MB over 20 PUTs at 178,000
+passages, +202 MB with this (``python -m bench.engine --sizes 100000``,
+docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

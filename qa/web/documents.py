@@ -48,10 +48,7 @@ def list_documents():
 
 @blueprint.get("/<path:doc_id>")
 def get_document(doc_id: str):
-    found = searcher().index.store.document(doc_id)
-    if found is None:
-        raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
-    document, passages = found
+    document, passages = _stored(doc_id)
     return jsonify({
         **_summary(document, len(passages)),
         "text": document.text,
@@ -100,8 +97,9 @@ def _store(document: Document, create: bool = False):
 
 
 def _stored(doc_id: str) -> tuple[Document, list[Passage]]:
+    """The stored document and its passages; 404 when there is none (or no longer one)."""
     found = searcher().index.store.document(doc_id)
-    if found is None:  # deleted by another request meanwhile
+    if found is None:
         raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
     return found
 

@@ -1,0 +1,76 @@
+"""Real documentation no one here wrote: the tutorial and how-to pages of Python 3.11.
+
+    python -m bench.python_docs [--html /usr/share/doc/python3.11/html] [--json FILE]
+
+Ingests ``html/tutorial/`` and ``html/howto/`` (Debian's ``python3.11-doc``; the
+``library/`` pages are kept aside as an independent check) with the bundled model
+and asks the questions in ``bench/python_docs_questions.json``, each with the page
+that answers it and a string of that page's text that the answer holds. Prints:
+
+- hit@1 and hit@3: a result from that page whose passage holds the answer string;
+- answer sentence: the top result's answer sentence holds the answer string;
+- passages that hold navigation (the sidebar, "Previous topic", "Quick search") or
+  Sphinx's "¶" permalinks, out of all passages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from qa.embedding import DEFAULT_MODEL, Embedder
+from qa.ingest import ingest
+from qa.search import SearchRequest, Searcher
+
+HTML = Path("/usr/share/doc/python3.11/html")
+QUESTIONS = Path(__file__).with_name("python_docs_questions.json")
+FOLDERS = ("tutorial", "howto")
+NAVIGATION = ("Table of Contents", "Previous topic", "Next topic", "Quick search", "Report a Bug", "¶")
+
+
+def normal(text: str) -> str:
+    """Lower case, one space between words, straight quotes: how answers are compared."""
+    return " ".join(text.replace("’", "'").replace("“", '"').replace("”", '"').lower().split())
+
+
+def run(html: Path) -> dict[str, float]:
+    questions = json.loads(QUESTIONS.read_text())
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "index"
+        report = ingest([html / name for name in FOLDERS], root, Embedder(DEFAULT_MODEL))
+        searcher = Searcher.open(root)
+        store = searcher.index.store
+        passages = [p.text for doc_id in set(store.row_documents().values()) for p in store.document(doc_id)[1]]
+        navigation = sum(any(mark in text for mark in NAVIGATION) for text in passages)
+        hits1 = hits3 = answered = 0
+        for question in questions:
+            body = searcher.search(SearchRequest(question["question"], 3, "hybrid"))
+            answer = normal(question["answer"])
+            found = [r["doc_id"].endswith(question["page"]) and answer in normal(r["text"]) for r in body["results"]]
+            hits1 += found[:1] == [True]
+            hits3 += any(found)
+            top = body["results"][:1]
+            answered += bool(top) and top[0]["doc_id"].endswith(question["page"]) and answer in normal(
+                top[0]["answer"]["text"])
+        searcher.index.close()
+    n = len(questions)
+    return {"questions": n, "hit@1": hits1 / n, "hit@3": hits3 / n, "answer_sentence": answered / n,
+            "passages": len(passages), "navigation_passages": navigation, "documents": report.documents}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.python_docs", description=__doc__.splitlines()[0])
+    parser.add_argument("--html", type=Path, default=HTML, help=f"Sphinx HTML of Python 3.11. [default: {HTML}]")
+    parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    args = parser.parse_args()
+    figures = run(args.html)
+    for name, value in figures.items():
+        print(f"{name:22} {value:.3f}" if isinstance(value, float) else f"{name:22} {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,16 +5,25 @@ passage has ``min_words``; a paragraph over ``max_words`` becomes overlapping
 windows of whole sentences. A run of more than ``2 * max_words`` words with no
 sentence boundary (a table, a list without punctuation) is cut at word boundaries,
 since no model reads that far anyway.
+
+A document's headings shape its passages: a heading starts a passage, stays with
+the text it heads (headings in a row with the first paragraph after them) and is
+never merged into the passage before it, so no passage runs across a section. Each
+passage carries its section path: the title, then the headings it lies under. A
+page of a PDF likewise starts a passage, so that a passage's page is where it is.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from qa.documents import Document, Passage
+from qa.documents import Document, Heading, Passage
 from qa.sentences import Span, sentence_spans
 
+SECTION_SEPARATOR = " > "
 _WORD = re.compile(r"\S+")
 # A blank line, or a line break after a line that ends a sentence.
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*|(?<=[.!?:\"”’)])[^\S\n]*\n\s*")
@@ -96,11 +105,12 @@ def _windows(text: str, span: Span, settings: ChunkSettings) -> list[Span]:
     return windows
 
 
-def _merge_short(text: str, blocks: list[Span], settings: ChunkSettings) -> list[Span]:
-    """Join a block under ``min_words`` with the next one while both fit."""
+def _merge_short(text: str, blocks: list[tuple[Span, bool]], settings: ChunkSettings) -> list[Span]:
+    """Join a block under ``min_words`` with the next one while both fit, unless the
+    next one opens a section."""
     merged: list[Span] = []
-    for block in blocks:
-        if merged:
+    for block, opens in blocks:
+        if merged and not opens:
             previous = merged[-1]
             combined = word_count(text, previous[0], block[1])
             short = min(word_count(text, *previous), word_count(text, *block))
@@ -111,20 +121,91 @@ def _merge_short(text: str, blocks: list[Span], settings: ChunkSettings) -> list
     return merged
 
 
-def chunk_spans(text: str, settings: ChunkSettings = ChunkSettings()) -> list[Span]:
-    """Passage spans of ``text``, in document order."""
-    blocks: list[Span] = []
-    for paragraph in paragraph_spans(text):
-        if word_count(text, *paragraph) <= settings.max_words:
-            blocks.append(paragraph)
+def _units(text: str, headings: Sequence[Heading]) -> list[tuple[Span, bool]]:
+    """Paragraphs, each heading's line its own, then every run of heading lines joined
+    with the paragraph after it; each with whether it opens a section."""
+    lines = sorted({(_line_start(text, h.start), _line_end(text, h.end)) for h in headings})
+    line_starts = [start for start, _ in lines]
+    units: list[tuple[Span, bool]] = []
+    lead: Span | None = None  # the heading lines still waiting for their paragraph
+    for span in _cut(text, paragraph_spans(text), sorted({c for line in lines for c in line})):
+        at = bisect.bisect_right(line_starts, span[0]) - 1
+        if at >= 0 and span[1] <= lines[at][1]:  # a heading's line
+            lead = (lead[0] if lead else span[0], span[1])
+            continue
+        units.append(((lead[0], span[1]), True) if lead else (span, False))
+        lead = None
+    if lead:
+        units.append((lead, True))
+    return units
+
+
+def _cut(text: str, spans: list[Span], cuts: list[int]) -> list[Span]:
+    """``spans`` also cut at each offset of ``cuts`` inside them, whitespace stripped."""
+    pieces: list[Span] = []
+    for start, end in spans:
+        inside = cuts[bisect.bisect_right(cuts, start) : bisect.bisect_left(cuts, end)]
+        for begin, finish in zip([start, *inside], [*inside, end]):
+            piece = _strip(text, begin, finish)
+            if piece:
+                pieces.append(piece)
+    return pieces
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def _line_end(text: str, offset: int) -> int:
+    found = text.find("\n", offset)
+    return len(text) if found < 0 else found
+
+
+def chunk_spans(text: str, settings: ChunkSettings = ChunkSettings(), headings: Sequence[Heading] = (),
+                pages: Sequence[int] = ()) -> list[Span]:
+    """Passage spans of ``text``, in document order; no passage runs from one of
+    ``pages`` (their start offsets) into the next either."""
+    blocks: list[tuple[Span, bool]] = []
+    units = _units(text, headings)
+    for number, (unit, opens) in enumerate(units):
+        if number and pages:
+            opens |= bisect.bisect_right(pages, unit[0]) != bisect.bisect_right(pages, units[number - 1][0][0])
+        if word_count(text, *unit) <= settings.max_words:
+            blocks.append((unit, opens))
         else:
-            blocks.extend(_windows(text, paragraph, settings))
+            windows = _windows(text, unit, settings)
+            blocks.extend((window, opens and n == 0) for n, window in enumerate(windows))
     return _merge_short(text, blocks, settings)
 
 
+def section_paths(document: Document) -> list[tuple[int, str]]:
+    """(where it begins, section path) for the title and after each heading, in text order.
+
+    A path is the title, then the headings in force, each at a deeper level than the
+    one before; a heading that repeats the title (a page's ``h1``) is left out."""
+    if not document.headings:
+        return []
+    title = " ".join(document.title.split())
+    paths = [(0, title)]
+    open_headings: list[tuple[int, str]] = []
+    for heading in document.headings:
+        name = " ".join(document.text[heading.start : heading.end].split())
+        while open_headings and open_headings[-1][0] >= heading.level:
+            open_headings.pop()
+        if name and name.lower() not in title.lower():
+            open_headings.append((heading.level, name))
+        path = SECTION_SEPARATOR.join([title, *(n for _, n in open_headings)])
+        paths.append((_line_start(document.text, heading.start), path))
+    return paths
+
+
 def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()) -> list[Passage]:
-    """The passages of one document, numbered from 0."""
-    return [
-        Passage(document.doc_id, ordinal, start, end, document.text[start:end])
-        for ordinal, (start, end) in enumerate(chunk_spans(document.text, settings))
-    ]
+    """The passages of one document, numbered from 0, with their sections and pages."""
+    paths = section_paths(document)
+    starts = [start for start, _ in paths]
+    passages = []
+    for ordinal, (start, end) in enumerate(chunk_spans(document.text, settings, document.headings, document.pages)):
+        section = paths[bisect.bisect_right(starts, end - 1) - 1][1] if paths else ""
+        page = bisect.bisect_right(document.pages, start) if document.pages else None
+        passages.append(Passage(document.doc_id, ordinal, start, end, document.text[start:end], section, page))
+    return passages

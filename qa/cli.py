@@ -119,14 +119,20 @@ def list_documents(index: Path, as_json: bool) -> None:
 @click.option("-k", "k", default=5, show_default=True, help="How many passages to return (1-50).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response.")
+@click.option("--source", help="Only documents from this source.")
+@click.option("--doc-id-prefix", help="Only documents whose id begins so.")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
+              help="Only documents whose metadata KEY has VALUE; repeat a KEY for any of several values.")
 @_option("INDEX", type=click.Path(path_type=Path))
 @_option("MODEL")
 @_option("BACKEND")
-def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str | None, backend: str) -> None:
+def ask(question: str, k: int, mode: str, as_json: bool, source: str | None, doc_id_prefix: str | None,
+        meta: tuple[str, ...], index: Path, model: str | None, backend: str) -> None:
     """Print the passages that best answer QUESTION, answer sentence first."""
+    from qa.filters import SearchFilter
     from qa.search import Searcher, SearchRequest
 
-    request = SearchRequest.parse(question, k, mode)
+    request = SearchRequest.parse(question, k, mode, SearchFilter.from_query(_filter_args(source, doc_id_prefix, meta)))
     response = Searcher.open(index, model, backend).search(request)
     if as_json:
         click.echo(json.dumps(response, ensure_ascii=False, indent=2))
@@ -135,7 +141,24 @@ def ask(question: str, k: int, mode: str, as_json: bool, index: Path, model: str
         click.echo("No passage matches that question.")
     for result in response["results"]:
         click.echo(f"{result['rank']}. {result['answer']['text']}")
-        click.echo(f"   {result['title']} ({result['source']}), score {result['score']:.3f}\n")
+        where = result["section"] or result["title"]
+        page = f", page {result['page']}" if result["page"] else ""
+        click.echo(f"   {where} ({result['source']}{page}), score {result['score']:.3f}\n")
+
+
+def _filter_args(source: str | None, doc_id_prefix: str | None, meta: tuple[str, ...]) -> dict[str, list[str]]:
+    """``qa ask``'s filter options as the URL parameters ``SearchFilter.from_query`` reads."""
+    args: dict[str, list[str]] = {}
+    if source is not None:
+        args["source"] = [source]
+    if doc_id_prefix is not None:
+        args["doc_id_prefix"] = [doc_id_prefix]
+    for pair in meta:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--meta")
+        args.setdefault(f"meta.{key}", []).append(value)
+    return args
 
 
 @cli.command()

@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from qa.documents import Document, Passage
+from qa.documents import Document, Heading, Passage
 from qa.errors import DocumentExists, IndexUnavailable
+from qa.filters import SearchFilter, Value
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 RETAIN_SECONDS = 300.0
 _BATCH = 10_000
 
@@ -48,6 +49,7 @@ CREATE TABLE IF NOT EXISTS documents (
     source     TEXT NOT NULL,
     text       TEXT NOT NULL,
     metadata   TEXT NOT NULL,
+    structure  TEXT NOT NULL DEFAULT '{}',
     checksum   TEXT NOT NULL,
     added      INTEGER NOT NULL,
     removed    INTEGER,
@@ -60,16 +62,24 @@ CREATE TABLE IF NOT EXISTS passages (
     ordinal INTEGER NOT NULL,
     start   INTEGER NOT NULL,
     "end"   INTEGER NOT NULL,
+    section TEXT NOT NULL DEFAULT '',
+    page    INTEGER,
     vector  BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_of_version ON passages (version);
 """
 
+# Columns added since format 2, so that ``qa ingest --replace`` can rebuild such a store in place.
+_ADDED_COLUMNS = {
+    "documents": {"structure": "TEXT NOT NULL DEFAULT '{}'"},
+    "passages": {"section": "TEXT NOT NULL DEFAULT ''", "page": "INTEGER"},
+}
+
 _LIVE_PASSAGES = "passages p JOIN documents d USING (version) WHERE d.removed IS NULL"
 
 _PASSAGE_COLUMNS = """
     p.row, d.doc_id, p.ordinal, p.start, p."end",
-    substr(d.text, p.start + 1, p."end" - p.start), d.title, d.source
+    substr(d.text, p.start + 1, p."end" - p.start), p.section, p.page, d.title, d.source
 """
 
 
@@ -113,7 +123,8 @@ class LiveRows:
 
 def checksum(document: Document) -> str:
     """A fingerprint of everything stored about ``document``: same input, same passages."""
-    fields = [document.doc_id, document.title, document.source, document.text, document.metadata]
+    fields = [document.doc_id, document.title, document.source, document.text, document.metadata,
+              _structure(document)]
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -126,6 +137,7 @@ class DocumentStore:
             self._reader = _connect(path)
             self._writer = _connect(path)
             self._writer.executescript(SCHEMA)
+            _add_missing_columns(self._writer)
         except sqlite3.DatabaseError as error:
             raise IndexUnavailable(f"{path} is not a readable index database: {error}", code="index_corrupt") from error
         self._read_lock = threading.Lock()
@@ -166,7 +178,7 @@ class DocumentStore:
         found = self._query_in(
             f"SELECT {_PASSAGE_COLUMNS} FROM passages p JOIN documents d USING (version) WHERE p.row IN", rows
         )
-        return {r[0]: PassageRecord(r[0], Passage(*r[1:6]), r[6], r[7]) for r in found}
+        return {r[0]: PassageRecord(r[0], Passage(*r[1:8]), r[8], r[9]) for r in found}
 
     def vectors(self, rows: Iterable[int], dimension: int) -> dict[int, np.ndarray]:
         found = self._query_in("SELECT row, vector FROM passages WHERE row IN", rows)
@@ -204,17 +216,32 @@ class DocumentStore:
         """A stored document and its passages, or None."""
         with self._reading() as connection:
             found = connection.execute(
-                "SELECT version, title, source, text, metadata FROM documents WHERE doc_id = ? AND removed IS NULL",
-                (doc_id,),
+                "SELECT version, title, source, text, metadata, structure FROM documents "
+                "WHERE doc_id = ? AND removed IS NULL", (doc_id,),
             ).fetchone()
             if found is None:
                 return None
-            version, title, source, text, metadata = found
+            version, title, source, text, metadata, structure = found
             spans = connection.execute(
-                'SELECT ordinal, start, "end" FROM passages WHERE version = ? ORDER BY ordinal', (version,)
+                'SELECT ordinal, start, "end", section, page FROM passages WHERE version = ? ORDER BY ordinal',
+                (version,),
             ).fetchall()
-        document = Document(doc_id, title, source, text, json.loads(metadata))
-        return document, [Passage(doc_id, o, s, e, text[s:e]) for o, s, e in spans]
+        parts = json.loads(structure)
+        headings = tuple(Heading(*h) for h in parts.get("headings", ()))
+        document = Document(doc_id, title, source, text, json.loads(metadata), headings, tuple(parts.get("pages", ())))
+        return document, [Passage(doc_id, o, s, e, text[s:e], section, page) for o, s, e, section, page in spans]
+
+    def filtered_rows(self, search_filter: SearchFilter) -> np.ndarray:
+        """The stored passage rows whose documents pass ``search_filter``, in row order."""
+        where, parameters = _filter_sql(search_filter)
+        found = self._query(f"SELECT p.row FROM {_LIVE_PASSAGES} AND {where} ORDER BY p.row", parameters)
+        return np.array([row for row, in found], dtype=np.int64)
+
+    def sources(self, limit: int) -> list[str]:
+        """The distinct sources of stored documents, in order, at most ``limit``."""
+        found = self._query("SELECT DISTINCT source FROM documents WHERE removed IS NULL ORDER BY source LIMIT ?",
+                            (limit,))
+        return [source for source, in found]
 
     def row_documents(self) -> dict[int, str]:
         """The document id of every stored passage row."""
@@ -340,16 +367,66 @@ def _check_stage(connection: sqlite3.Connection, stage: int) -> None:
 def _insert(connection: sqlite3.Connection, revision: Revision, generation: int, removed: int | None = None) -> None:
     d = revision.document
     (version,), = connection.execute(
-        "INSERT INTO documents (doc_id, title, source, text, metadata, checksum, added, removed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING version",
-        (d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False), checksum(d), generation,
-         removed),
+        "INSERT INTO documents (doc_id, title, source, text, metadata, structure, checksum, added, removed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING version",
+        (d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False), json.dumps(_structure(d)),
+         checksum(d), generation, removed),
     )
     vectors = np.ascontiguousarray(revision.vectors, dtype=np.float32)
     connection.executemany(
-        'INSERT INTO passages (version, ordinal, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
-        ((version, p.ordinal, p.start, p.end, v.tobytes()) for p, v in zip(revision.passages, vectors)),
+        'INSERT INTO passages (version, ordinal, start, "end", section, page, vector) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        ((version, p.ordinal, p.start, p.end, p.section, p.page, v.tobytes())
+         for p, v in zip(revision.passages, vectors)),
     )
+
+
+def _filter_sql(search_filter: SearchFilter) -> tuple[str, list[Any]]:
+    """A condition on documents ``d`` that holds where ``search_filter`` passes, and its parameters."""
+    conditions, parameters = ["1"], []
+    if search_filter.source is not None:
+        conditions.append("d.source = ?")
+        parameters.append(search_filter.source)
+    if search_filter.doc_id_prefix is not None:
+        conditions.append("substr(d.doc_id, 1, length(?)) = ?")
+        parameters += [search_filter.doc_id_prefix] * 2
+    for key, values in search_filter.metadata:
+        item, item_parameters = _any_value("m", values)
+        listed, listed_parameters = _any_value("e", values)
+        conditions.append(
+            f"EXISTS (SELECT 1 FROM json_each(d.metadata) m WHERE m.key = ? AND ({item} OR (m.type = 'array' AND "
+            f"EXISTS (SELECT 1 FROM json_each(m.value) e WHERE {listed}))))")
+        parameters += [key, *item_parameters, *listed_parameters]
+    return " AND ".join(conditions), parameters
+
+
+def _any_value(alias: str, values: tuple[Value, ...]) -> tuple[str, list[Any]]:
+    """A condition that the JSON item ``alias`` (a ``json_each`` row) is one of ``values``."""
+    parts, parameters = [], []
+    for kind, value in values:
+        if kind == "text":
+            parts.append(f"({alias}.type = 'text' AND {alias}.value = ?)")
+            parameters.append(value)
+        elif kind == "number":
+            parts.append(f"({alias}.type IN ('integer', 'real') AND {alias}.value = ?)")
+            parameters.append(value)
+        else:  # true, false, null
+            parts.append(f"{alias}.type = ?")
+            parameters.append(kind)
+    return "(" + " OR ".join(parts) + ")", parameters
+
+
+def _structure(document: Document) -> dict[str, list]:
+    """A document's headings and page offsets, as stored (JSON)."""
+    return {"headings": [[h.start, h.end, h.level] for h in document.headings], "pages": list(document.pages)}
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Give a store made by an earlier format the columns this one writes."""
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {name for _, name, *_ in connection.execute(f"PRAGMA table_info({table})")}
+        for name, declaration in columns.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

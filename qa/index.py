@@ -50,7 +50,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Search indexes of one store generation; position ``i`` in both is passage ``rows[i]``."""
+    """Search indexes of one store generation; position ``i`` in both is passage ``rows[i]``.
+
+    ``rows`` ascend: rows are never reused, and a snapshot takes in new ones after the
+    ones it keeps (a rebuild, whose rows become live all at once, starts a new snapshot)."""
 
     store_id: str
     generation: int
@@ -85,7 +88,8 @@ class Snapshot:
                     if record is not None and row in vectors:  # rows purged meanwhile are left out
                         added[len(found)] = vectors[row]
                         found.append(row)
-                        yield passage_terms(record.passage.text, record.title, self.lexical.settings)
+                        passage = record.passage
+                        yield passage_terms(passage.text, record.title, self.lexical.settings, passage.section)
 
         lexical = self.lexical.updated(keep, new_terms())
         return Snapshot(
@@ -176,7 +180,7 @@ class Index:
         store = DocumentStore(root / DATABASE)
         if not store.meta():  # new, or made by a first ingest that died before its first write
             initialise_store(store, meta)
-        store = _checked_store(store)
+        store = _checked_store(store, rebuilding=replace)
         differs = settings_differ(store.meta(), meta)
         if differs and not replace:
             store.close()
@@ -326,10 +330,12 @@ def open_store(root: Path) -> DocumentStore:
     return _checked_store(DocumentStore(path))
 
 
-def _checked_store(store: DocumentStore) -> DocumentStore:
-    """``store`` if this version of qa reads its format; closed and refused otherwise."""
+def _checked_store(store: DocumentStore, rebuilding: bool = False) -> DocumentStore:
+    """``store`` if this version of qa reads its format, or is about to rebuild it from
+    an earlier one; closed and refused otherwise."""
     version = store.meta().get("format_version")
-    if version == str(FORMAT_VERSION):
+    if version == str(FORMAT_VERSION) or (rebuilding and version and version.isdigit() and
+                                          int(version) < FORMAT_VERSION):
         return store
     store.close()
     if version is None:

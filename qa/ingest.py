@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from qa.chunking import ChunkSettings, chunk_document
-from qa.database import Revision, checksum
+from qa.database import FORMAT_VERSION, Revision, checksum
 from qa.documents import Document, Passage
 from qa.embedding import Embedder
 from qa.errors import DocumentExists, InvalidInput, UnreadableFile
@@ -48,8 +48,9 @@ class IngestReport:
 
 
 def index_meta(embedder: Embedder, settings: ChunkSettings) -> dict[str, str]:
-    """The settings an index's vectors and passages depend on."""
-    return {"model": embedder.name, "dimension": str(embedder.dimension), "chunking": json.dumps(settings.as_dict())}
+    """The settings an index's vectors and passages depend on, and the store format they are kept in."""
+    return {"format_version": str(FORMAT_VERSION), "model": embedder.name, "dimension": str(embedder.dimension),
+            "chunking": json.dumps(settings.as_dict())}
 
 
 def read_documents(

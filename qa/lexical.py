@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from qa.chunking import SECTION_SEPARATOR
 from qa.tokens import terms
 from qa.topk import best_positions
 
@@ -28,23 +29,29 @@ class LexicalSettings:
     """How passages are scored by BM25; recorded with each derived index.
 
     Chosen on SciFact train and SQuAD-dev (docs/EVALUATION.md): Pyserini's k1 and b,
-    and the document's title counted in every passage, as a title field would be.
+    and the document's title counted in every passage, as a title field would be;
+    likewise the headings of the passage's section (on documentation pages,
+    docs/EVALUATION.md).
     """
 
     k1: float = 0.9
     b: float = 0.4
     title_in_every_passage: bool = True
+    section_in_every_passage: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSettings()) -> list[str]:
-    """The terms BM25 indexes for a passage: its own, plus its title's where absent."""
-    words = terms(text)
-    if settings.title_in_every_passage and title and title.lower() not in text.lower():
-        words = terms(title) + words
-    return words
+def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSettings(), section: str = "") -> list[str]:
+    """The terms BM25 indexes for a passage: its own, plus its title's and its section's
+    headings' (``section`` is a path from ``chunking``), each where the text lacks it."""
+    headers = [title] if settings.title_in_every_passage else []
+    if settings.section_in_every_passage and section:
+        headers += section.split(SECTION_SEPARATOR)[1:]  # the path begins with the title
+    lowered = text.lower()
+    added = [word for header in headers if header and header.lower() not in lowered for word in terms(header)]
+    return added + terms(text)
 
 
 class LexicalIndex:
@@ -137,11 +144,16 @@ class LexicalIndex:
         # astype: bincount gives integers where the terms' passages are all gone
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
-    def search(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, terms: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, positions) with a positive score, best first; ties go to
         the lower position. The same ranking and scores as ``scores`` gives, found by
-        MaxScore where it can: see ``_candidates``."""
+        MaxScore where it can: see ``_candidates``. With ``allowed`` (sorted positions),
+        the best of those."""
         columns = [self._columns[t] for t in self.known(terms)]
+        if allowed is not None:
+            among = self._every_score(columns)[allowed]
+            top = best_positions(among, k, above=0.0)
+            return among[top].astype(np.float32), allowed[top].astype(np.int64)
         candidates = self._candidates(columns, k)
         if candidates is None:  # no pruning: summing every posting at once is cheapest
             every = self._every_score(columns)

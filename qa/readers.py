@@ -1,7 +1,8 @@
-"""Files to documents: plain text, Markdown, HTML (visible text only) and PDF.
+"""Files to documents: plain text, Markdown, reStructuredText, HTML (main content
+only), Word (.docx) and PDF, each with the headings its format marks.
 
-A text or Markdown file may open with a front-matter block giving its title and
-source::
+A text, Markdown or reStructuredText file may open with a front-matter block giving
+its title and source::
 
     ---
     title: Wagner Group withdraws from Mali
@@ -18,22 +19,41 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 
-from qa.documents import Document
+from qa.blocks import BlockText
+from qa.documents import Document, Heading
 from qa.errors import UnreadableFile, UnsupportedFile
+from qa.headings import markdown_headings, rst_text
+from qa.markup import page_text
+from qa.office import read_docx
 
-TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+RST_SUFFIXES = {".rst", ".rest"}
+TEXT_SUFFIXES = {".txt", ".text"} | MARKDOWN_SUFFIXES | RST_SUFFIXES
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+DOCX_SUFFIXES = {".docx"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
 # The suffix to read an upload as when its name has none of the above but its media type says.
-SUFFIX_OF_TYPE = {"text/plain": ".txt", "text/markdown": ".md", "text/html": ".html", "application/pdf": ".pdf"}
+SUFFIX_OF_TYPE = {
+    "text/plain": ".txt", "text/markdown": ".md", "text/x-rst": ".rst", "text/html": ".html",
+    "application/pdf": ".pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
 
 log = logging.getLogger(__name__)
 _FRONT_MATTER = re.compile(r"\A---[^\S\n]*\n(.*?)\n---[^\S\n]*(?:\n|\Z)", re.DOTALL)
-_MARKDOWN_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a reader found in a file, before it is given its id."""
+
+    title: str
+    source: str
+    text: str
+    headings: tuple[Heading, ...] = ()
+    pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,19 +116,32 @@ def parse_document(data: bytes, name: str, doc_id: str) -> Document:
     if not data.strip():
         raise UnreadableFile(f"{name}: the file is empty", code="empty_file")
     if suffix in PDF_SUFFIXES:
-        title, text = _read_pdf(name, data)
-        source = name
+        document = _read_pdf(name, data)
+    elif suffix in DOCX_SUFFIXES:
+        title, built = read_docx(name, data)
+        document = Read(title, name, built.text, tuple(built.headings))
     elif suffix in HTML_SUFFIXES:
-        title, text = html_text(_decode(name, data))
-        source = name
+        page = page_text(_decode(name, data))
+        document = Read(page.title, name, page.text, page.headings)
     else:
-        fields, text = _front_matter(_decode(name, data))
-        heading = _MARKDOWN_HEADING.search(text) if suffix in {".md", ".markdown"} else None
-        title = fields.get("title") or (heading.group(1) if heading else "")
-        source = fields.get("source") or name
-    if not text.strip():
+        document = _read_text(name, suffix, _decode(name, data))
+    if not document.text.strip():
         raise UnreadableFile(f"{name}: no text found", code="empty_file")
-    return Document(doc_id=doc_id, title=title or PurePosixPath(name).stem, source=source, text=text)
+    return Document(doc_id=doc_id, title=document.title or PurePosixPath(name).stem, source=document.source,
+                    text=document.text, headings=document.headings, pages=document.pages)
+
+
+def _read_text(name: str, suffix: str, text: str) -> Read:
+    """Plain text, Markdown (``#`` headings) or reStructuredText (underlined titles),
+    after any front matter."""
+    fields, text = _front_matter(text)
+    headings: tuple[Heading, ...] = ()
+    if suffix in MARKDOWN_SUFFIXES:
+        headings = markdown_headings(text)
+    elif suffix in RST_SUFFIXES:
+        text, headings = rst_text(text)
+    first = next((text[h.start : h.end] for h in headings if h.level == 1), "")
+    return Read(fields.get("title") or first, fields.get("source") or name, text, headings)
 
 
 def _decode(name: str, data: bytes) -> str:
@@ -136,8 +169,8 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     return fields, text[match.end() :]
 
 
-def _read_pdf(name: str, data: bytes) -> tuple[str, str]:
-    """(title, text) of a PDF. What pypdf says of a damaged file is told with the file's
+def _read_pdf(name: str, data: bytes) -> Read:
+    """The title, text and page offsets of a PDF. What pypdf says of a damaged file is told with the file's
     name: in the reason it is skipped, or as a warning when its text could be read."""
     import io
 
@@ -157,7 +190,11 @@ def _read_pdf(name: str, data: bytes) -> tuple[str, str]:
             raise UnreadableFile(f"{name}: not a readable PDF ({said})") from error
     for note in dict.fromkeys(notes):
         log.warning("%s: read, but pypdf says: %s", name, note)
-    return str(title).strip(), "\n\n".join(p.strip() for p in pages if p.strip())
+    text = BlockText()
+    for page in pages:
+        text.new_page()
+        text.add(page)
+    return Read(str(title).strip(), name, text.text, pages=tuple(text.pages))
 
 
 class _ThreadNotes(logging.Handler):
@@ -189,63 +226,3 @@ def _library_notes(logger: str) -> Iterator[list[str]]:
         yield notes
     finally:
         _NOTES.local.notes = None
-
-
-class _VisibleText(HTMLParser):
-    """Collects the text a browser shows, one paragraph per block element."""
-
-    HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
-    BLOCKS = {
-        "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5",
-        "h6", "tr", "table", "section", "article", "header", "footer", "nav", "aside",
-        "blockquote", "pre", "hr", "main", "figure", "figcaption", "form", "body",
-    }
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[list[str]] = [[]]
-        self.title: list[str] = []
-        self.first_h1: list[str] = []
-        self._hidden = 0
-        self._in_title = False
-        self._in_h1 = False
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.HIDDEN:
-            self._hidden += 1
-        self._in_title |= tag == "title"
-        self._in_h1 |= tag == "h1" and not self.first_h1
-        if tag in self.BLOCKS:
-            self.blocks.append([])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN and self._hidden:
-            self._hidden -= 1
-        if tag == "title":
-            self._in_title = False
-        if tag == "h1":
-            self._in_h1 = False
-        if tag in self.BLOCKS:
-            self.blocks.append([])
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        if self._hidden:
-            return
-        if self._in_h1:
-            self.first_h1.append(data)
-        self.blocks[-1].append(data)
-
-
-def _squash(parts: list[str]) -> str:
-    return " ".join("".join(parts).split())
-
-
-def html_text(markup: str) -> tuple[str, str]:
-    """(title, visible text) of an HTML page; paragraphs separated by blank lines."""
-    parser = _VisibleText()
-    parser.feed(markup)
-    parser.close()
-    paragraphs = [p for p in (_squash(block) for block in parser.blocks) if p]
-    return _squash(parser.title) or _squash(parser.first_h1), "\n\n".join(paragraphs)

@@ -18,6 +18,7 @@ from qa.answer import answer_span, matched_words
 from qa.database import PassageRecord
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
+from qa.filters import SearchFilter
 from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
 from qa.index import Index, Snapshot
 from qa.lru import LRUCache
@@ -35,6 +36,9 @@ WHOLE_ARRAYS_UP_TO = 200_000
 # Passages shown again (a popular one, the next question on the same topic) are not
 # read from the store again. A row means one passage for good, so none goes stale.
 PASSAGES_CACHED = 4096
+# The positions each recent filter allows, per snapshot: a filter used again (the
+# page's source selector) is not asked of the store again until the index changes.
+FILTERS_CACHED = 64
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,14 @@ class SearchRequest:
     query: str
     k: int = DEFAULT_K
     mode: str = "hybrid"
+    filter: SearchFilter | None = None
 
     @classmethod
-    def parse(cls, query: Any, k: Any = None, mode: Any = None) -> SearchRequest:
-        """Validate raw values (from a URL, JSON or the CLI); raises ``InvalidInput``."""
-        return cls(_parse_query(query), _parse_k(k), _parse_mode(mode))
+    def parse(cls, query: Any, k: Any = None, mode: Any = None, search_filter: SearchFilter | None = None
+              ) -> SearchRequest:
+        """Validate raw values (from a URL, JSON or the CLI); raises ``InvalidInput``.
+        ``search_filter`` comes parsed (``SearchFilter.from_json`` or ``from_query``)."""
+        return cls(_parse_query(query), _parse_k(k), _parse_mode(mode), search_filter)
 
 
 def _parse_query(query: Any) -> str:
@@ -103,6 +110,7 @@ class Searcher:
         self.candidates = candidates
         self.fusion = fusion
         self._passages: LRUCache[int, PassageRecord] = LRUCache(PASSAGES_CACHED)
+        self._allowed: LRUCache[tuple[str, int, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
 
     @classmethod
     def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> Searcher:
@@ -131,6 +139,7 @@ class Searcher:
                 "query": request.query,
                 "k": request.k,
                 "mode": request.mode,
+                **({"filter": request.filter.as_json()} if request.filter else {}),
                 "took_ms": took_ms,
                 "results": self.results(ranking, words, snapshot),
             }
@@ -155,24 +164,45 @@ class Searcher:
     def positions(
         self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str], snapshot: Snapshot
     ) -> Scored:
-        """One question's top ``k`` snapshot positions in its mode, best first."""
+        """One question's top ``k`` snapshot positions in its mode, best first; with a
+        filter, only positions it allows are ranked, on both sides, so that none of the
+        ``k`` is lost to a passage the filter drops."""
+        allowed = self.allowed(request.filter, snapshot) if request.filter else None
+        if allowed is not None and not len(allowed):
+            return Scored.empty()
         if request.mode == "lexical":
-            scores, positions = snapshot.lexical.search(question_terms, request.k)
+            scores, positions = snapshot.lexical.search(question_terms, request.k, allowed)
             return Scored(positions, scores)
         if vector is None:
             raise ValueError(f"a {request.mode} search needs the question's vector")
         if request.mode == "dense":
-            return self._dense(snapshot, vector, request.k)
+            return self._dense(snapshot, vector, request.k, allowed)
         depth = max(self.candidates, request.k)
         if len(snapshot) > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
-            scores, positions = snapshot.lexical.search(question_terms, depth)
-            return fuse(self._dense(snapshot, vector, depth), Scored(positions, scores), self.fusion).top(request.k)
-        dense = snapshot.vectors.scores(vector[np.newaxis], depth)[0]
-        return fuse_scores(dense, snapshot.lexical.scores(question_terms), self.fusion, request.k, self.candidates)
+            scores, positions = snapshot.lexical.search(question_terms, depth, allowed)
+            dense_side = self._dense(snapshot, vector, depth, allowed)
+            return fuse(dense_side, Scored(positions, scores), self.fusion).top(request.k)
+        dense = snapshot.vectors.scores(vector[np.newaxis], depth, allowed)[0]
+        lexical = snapshot.lexical.scores(question_terms)
+        if allowed is None:
+            return fuse_scores(dense, lexical, self.fusion, request.k, self.candidates)
+        fused = fuse_scores(dense[allowed], lexical[allowed], self.fusion, request.k, self.candidates)
+        return Scored(allowed[fused.ids], fused.scores)
+
+    def allowed(self, search_filter: SearchFilter, snapshot: Snapshot) -> np.ndarray:
+        """The sorted snapshot positions of passages whose documents pass ``search_filter``."""
+        key = (snapshot.store_id, snapshot.generation, search_filter)
+        found = self._allowed.get(key)
+        if found is None:
+            rows = self.index.store.filtered_rows(search_filter)
+            at = np.minimum(np.searchsorted(snapshot.rows, rows), max(len(snapshot) - 1, 0))
+            found = at[snapshot.rows[at] == rows] if len(snapshot) else np.zeros(0, np.int64)
+            self._allowed.put(key, found)
+        return found
 
     @staticmethod
-    def _dense(snapshot: Snapshot, vector: np.ndarray, k: int) -> Scored:
-        (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], k)
+    def _dense(snapshot: Snapshot, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Scored:
+        (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], k, allowed)
         return Scored(positions[positions >= 0], scores[positions >= 0])
 
     def passages(self, rows: list[int]) -> dict[int, PassageRecord]:
@@ -205,6 +235,8 @@ class Searcher:
                 "doc_id": passage.doc_id,
                 "title": record.title,
                 "source": record.source,
+                "section": passage.section,
+                "page": passage.page,
                 "text": passage.text,
                 "start": passage.start,
                 "end": passage.end,

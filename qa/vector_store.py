@@ -109,22 +109,40 @@ class VectorStore:
             return VectorStore.build(np.vstack([self.vectors()[keep], added]))
         return VectorStore(_updated_ivf(self._ivf, keep, added))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, positions) per query row; positions are -1 where fewer exist."""
-        k = max(1, min(k, len(self)))
-        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, positions) per query row; positions are -1 where fewer exist.
 
-    def scores(self, queries: np.ndarray, depth: int) -> np.ndarray:
+        With ``allowed`` (sorted positions), only those are searched: FAISS skips the
+        others while it scans, so a filter never takes a place in the top ``k``. An IVF
+        index then probes as many more lists as the filter is selective (all of them
+        for a rare filter), so the allowed neighbours it finds are as many as without one."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is None:
+            return self._index.search(queries, max(1, min(k, len(self))))
+        mask = np.zeros(len(self), dtype=bool)
+        mask[allowed] = True
+        bitmap = np.packbits(mask, bitorder="little")
+        swig: Any = faiss  # the keyword constructors are not in faiss's stubs
+        selector = swig.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
+        if self._ivf is not None:
+            nprobe = min(self._ivf.nlist, int(np.ceil(self._ivf.nprobe * len(self) / max(1, len(allowed)))))
+            parameters = swig.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        else:
+            parameters = swig.SearchParameters(sel=selector)
+        return self._index.search(queries, max(1, min(k, len(allowed))), params=parameters)
+
+    def scores(self, queries: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """Every position's score for each query row, shape (rows, len(self)).
 
         Exact for a flat index: one pass over the stored vectors, with no top-k heap.
-        An IVF index knows the scores of the ``depth`` positions it finds; the rest are -inf.
+        An IVF index knows the scores of the ``depth`` positions it finds (among
+        ``allowed`` ones, if given); the rest are -inf.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self._dimension:  # FAISS below reads raw memory
             raise ValueError(f"queries of shape {queries.shape} for vectors of dimension {self._dimension}")
         if self._ivf is not None:
-            found, positions = self.search(queries, depth)
+            found, positions = self.search(queries, depth, allowed)
             out = np.full((len(queries), len(self)), -np.inf, dtype=np.float32)
             for row, row_found, row_positions in zip(out, found, positions):
                 present = row_positions >= 0

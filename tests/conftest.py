@@ -111,20 +111,30 @@ def _pdf_object(number: int, body: bytes) -> bytes:
 
 def minimal_pdf(lines: list[str], title: str = "") -> bytes:
     """A one-page PDF whose text layer holds ``lines`` (ASCII only)."""
-    stream = b"BT /F1 12 Tf 72 720 Td 14 TL " + b" ".join(
-        b"(%s) '" % line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("ascii")
-        for line in lines
-    ) + b" ET"
-    info = b"<< /Title (%s) >>" % title.encode("ascii")
+    return paged_pdf([lines], title)
+
+
+def paged_pdf(pages: list[list[str]], title: str = "") -> bytes:
+    """A PDF of one page per item of ``pages``, each holding its lines (ASCII only)."""
+    def stream(lines: list[str]) -> bytes:
+        return b"BT /F1 12 Tf 72 720 Td 14 TL " + b" ".join(
+            b"(%s) '" % line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("ascii")
+            for line in lines
+        ) + b" ET"
+
+    first_page = 5  # objects 1-4: catalog, page tree, font, info; then a page and its contents per page
+    kids = b" ".join(b"%d 0 R" % (first_page + 2 * n) for n in range(len(pages)))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(pages)),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        info,
+        b"<< /Title (%s) >>" % title.encode("ascii"),
     ]
+    for n, lines in enumerate(pages):
+        content = stream(lines)
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                       b"/Resources << /Font << /F1 3 0 R >> >> >>" % (first_page + 2 * n + 1))
+        objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -133,7 +143,7 @@ def minimal_pdf(lines: list[str], title: str = "") -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
 
 

@@ -28,7 +28,7 @@ def test_result_fields_and_offsets_hold(client, searcher):
     assert len(body["results"]) == 3
     ((document, _),) = [searcher.index.store.document(d["id"]) for d in searcher.index.store.documents()]
     for result in body["results"]:
-        assert set(result) == {"rank", "score", "passage_id", "doc_id", "title", "source",
+        assert set(result) == {"rank", "score", "passage_id", "doc_id", "title", "source", "section", "page",
                                "text", "start", "end", "answer", "matches"}
         assert document.text[result["start"] : result["end"]] == result["text"]
         answer = result["answer"]

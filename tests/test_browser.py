@@ -21,7 +21,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -110,6 +110,21 @@ def test_enter_searches_without_a_reload_and_marks_the_answer(page):
     terms = {b.text.lower() for b in page.find_elements(By.CSS_SELECTOR, ".result b.term")}
     assert {"wagner", "mali"} <= terms
     screenshot(page, "search.png")
+
+
+def test_the_source_selector_keeps_results_to_that_source(page):
+    question = "what does the lighthouse keeper log say"
+    ask(page, question)
+    assert {e.text for e in wait_for_results(page, question)[0].find_elements(By.CSS_SELECTOR, ".where")} == {"x" * 300}
+    Select(page.find_element(By.ID, "source")).select_by_value("cgtn.com")
+    page.find_element(By.CSS_SELECTOR, "#search button").click()
+    WebDriverWait(page, 30).until(lambda d: "source=cgtn.com" in d.current_url)
+    results = wait_for_results(page, question)
+    assert {e.text for e in page.find_elements(By.CSS_SELECTOR, ".result .where")} == {"cgtn.com"}
+    assert len(results) == 5
+    page.get(page.current_url)  # a shared link keeps the filter and shows it chosen
+    assert Select(page.find_element(By.ID, "source")).first_selected_option.text == "cgtn.com"
+    assert {e.text for e in page.find_elements(By.CSS_SELECTOR, ".result .where")} == {"cgtn.com"}
 
 
 def test_a_shared_link_renders_the_same_results_without_javascript(page, served):
@@ -213,11 +228,11 @@ def test_the_keyboard_reaches_the_form_and_the_results(page):
     ask(page, WAGNER)
     wait_for_results(page, WAGNER)
     reached = []
-    for _ in range(3):
+    for _ in range(4):
         page.switch_to.active_element.send_keys(Keys.TAB)
         element = page.switch_to.active_element
         reached.append(f"{element.tag_name}.{element.get_attribute('class') or element.get_attribute('id')}")
-    assert reached == ["select.mode", "button.", "a.title"]
+    assert reached == ["select.mode", "select.source", "button.", "a.title"]
     labelled = page.execute_script(
         "return [...document.querySelectorAll('input, select')].every(e => e.labels.length || e.getAttribute('aria-label'))")
     assert labelled

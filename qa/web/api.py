@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from qa.errors import IndexUnavailable, InvalidInput, NotReady
+from qa.filters import SearchFilter
 from qa.search import Searcher, SearchRequest
 from qa.web.observe import observe_search
 
@@ -25,7 +26,8 @@ def run_search(search: SearchRequest) -> dict:
 @blueprint.get("/search")
 def search_get():
     args = request.args
-    return jsonify(run_search(SearchRequest.parse(args.get("q"), args.get("k"), args.get("mode"))))
+    search_filter = SearchFilter.from_query(args.to_dict(flat=False))
+    return jsonify(run_search(SearchRequest.parse(args.get("q"), args.get("k"), args.get("mode"), search_filter)))
 
 
 @blueprint.post("/search")
@@ -33,7 +35,8 @@ def search_post():
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         raise InvalidInput('the body must be a JSON object such as {"q": "...", "k": 5}', code="invalid_json")
-    return jsonify(run_search(SearchRequest.parse(body.get("q"), body.get("k"), body.get("mode"))))
+    search_filter = SearchFilter.from_json(body.get("filter"))
+    return jsonify(run_search(SearchRequest.parse(body.get("q"), body.get("k"), body.get("mode"), search_filter)))
 
 
 @blueprint.get("/health")

@@ -53,7 +53,8 @@ def get_document(doc_id: str):
         **_summary(document, len(passages)),
         "text": document.text,
         "passages": [
-            {"passage_id": p.passage_id, "ordinal": p.ordinal, "start": p.start, "end": p.end, "text": p.text}
+            {"passage_id": p.passage_id, "ordinal": p.ordinal, "start": p.start, "end": p.end, "section": p.section,
+             "page": p.page, "text": p.text}
             for p in passages
         ],
     })

@@ -10,12 +10,13 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from qa.filters import MAX_CHARS, MAX_KEYS, MAX_VALUES
 from qa.search import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, MODES
 from qa.web.documents import MAX_ID_CHARS, MAX_OFFSET, MAX_PAGE
 
 JSON = "application/json"
 ERRORS = {
-    400: "Bad input: a missing, empty or too long question, a wrong k or mode, a malformed body.",
+    400: "Bad input: a missing, empty or too long question, a wrong k, mode or filter, a malformed body.",
     401: "A token is required and this request has none, or the wrong one.",
     403: "The server is read-only: it was started without QA_API_TOKEN.",
     404: "No such document.",
@@ -62,6 +63,8 @@ DOC_ID = {"name": "doc_id", "in": "path", "required": True,
           "description": "The document's id; it may contain '/', and is percent-encoded in the path.",
           "schema": ID}
 NON_BLANK = {"type": "string", "minLength": 1, "pattern": NOT_SPACE}
+FILTER_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_CHARS}
+SCALAR = {"type": ["string", "number", "boolean", "null"], "maxLength": MAX_CHARS}
 READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]  # open unless the server was started with QA_READ_TOKEN
 WRITE: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -77,14 +80,33 @@ SCHEMAS: dict[str, Any] = {
     "SearchRequest": {
         "type": "object", "required": ["q"],
         "properties": {"q": QUERY, "k": {**K, "type": ["integer", "null"]},
-                       "mode": {**MODE, "type": ["string", "null"], "enum": [*MODES, None]}},
-        "description": "k and mode take their defaults when absent or null.",
+                       "mode": {**MODE, "type": ["string", "null"], "enum": [*MODES, None]},
+                       "filter": {"oneOf": [_ref("Filter"), {"type": "null"}]}},
+        "description": "k and mode take their defaults when absent or null; no filter when absent, null or {}.",
+    },
+    "Filter": {
+        "type": "object", "additionalProperties": False,
+        "description": "Only documents that match every part given (a null part is not given); the k results "
+                       "all match. A stored list matches when one of its items does.",
+        "properties": {
+            "source": {**FILTER_TEXT, "type": ["string", "null"], "description": "The document's source, exactly."},
+            "doc_id_prefix": {**FILTER_TEXT, "type": ["string", "null"],
+                              "description": "The start of the document's id."},
+            "metadata": {
+                "type": ["object", "null"], "maxProperties": MAX_KEYS,
+                "propertyNames": {"minLength": 1, "maxLength": MAX_CHARS},
+                "additionalProperties": {"oneOf": [
+                    SCALAR, {"type": "array", "items": SCALAR, "minItems": 1, "maxItems": MAX_VALUES}]},
+                "description": "KEY: VALUE, or KEY: [VALUES] for any of them; values compare with their JSON "
+                               "type (1 is not \"1\").",
+            },
+        },
     },
     "Span": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
     "Result": {
         "type": "object",
-        "required": ["rank", "score", "passage_id", "doc_id", "title", "source", "text", "start", "end",
-                     "answer", "matches"],
+        "required": ["rank", "score", "passage_id", "doc_id", "title", "source", "section", "page", "text", "start",
+                     "end", "answer", "matches"],
         "properties": {
             "rank": {"type": "integer", "minimum": 1},
             "score": {"type": "number"},
@@ -92,6 +114,10 @@ SCHEMAS: dict[str, Any] = {
             "doc_id": {"type": "string"},
             "title": {"type": "string"},
             "source": {"type": "string"},
+            "section": {"type": "string", "description": "Title > section > subsection the passage lies under; "
+                                                         "empty for a document without headings."},
+            "page": {"type": ["integer", "null"], "minimum": 1,
+                     "description": "The page the passage begins on, for a PDF; else null."},
             "text": {"type": "string", "description": "The passage."},
             "start": {"type": "integer", "minimum": 0, "description": "Where the passage starts in its document."},
             "end": {"type": "integer", "minimum": 0},
@@ -108,7 +134,8 @@ SCHEMAS: dict[str, Any] = {
     "SearchResponse": {
         "type": "object", "required": ["query", "k", "mode", "took_ms", "results"],
         "properties": {"query": {"type": "string"}, "k": {"type": "integer"}, "mode": MODE,
-                       "took_ms": {"type": "number"}, "results": {"type": "array", "items": _ref("Result")}},
+                       "filter": _ref("Filter"), "took_ms": {"type": "number"},
+                       "results": {"type": "array", "items": _ref("Result")}},
     },
     "Health": {
         "type": "object", "required": ["status", "documents", "passages", "model", "index"],
@@ -169,7 +196,9 @@ SCHEMAS: dict[str, Any] = {
             "passages": {"type": "array", "items": {
                 "type": "object", "required": ["passage_id", "ordinal", "start", "end", "text"],
                 "properties": {"passage_id": {"type": "string"}, "ordinal": {"type": "integer"},
-                               "start": {"type": "integer"}, "end": {"type": "integer"}, "text": {"type": "string"}},
+                               "start": {"type": "integer"}, "end": {"type": "integer"},
+                               "section": {"type": "string"}, "page": {"type": ["integer", "null"]},
+                               "text": {"type": "string"}},
             }},
         },
     },
@@ -186,11 +215,18 @@ PATHS: dict[str, Any] = {
     "/api/search": {
         "get": {
             "summary": "Passages that best answer a question, each with its answer sentence.",
+            "description": "Filters as in the JSON body's filter: source, doc_id_prefix, and meta.KEY=VALUE for "
+                           "metadata (repeat meta.KEY for any of several values; a value also matches the number "
+                           "or the true, false or null it spells).",
             "operationId": "searchGet", "security": READ,
             "parameters": [
                 {"name": "q", "in": "query", "required": True, "schema": QUERY},
                 {"name": "k", "in": "query", "schema": K},
                 {"name": "mode", "in": "query", "schema": MODE},
+                {"name": "source", "in": "query", "schema": FILTER_TEXT,
+                 "description": "Only documents from this source."},
+                {"name": "doc_id_prefix", "in": "query", "schema": FILTER_TEXT,
+                 "description": "Only documents whose id begins so."},
             ],
             "responses": {"200": _json(_ref("SearchResponse"), "The ranked passages."), **_errors(400, 401)},
         },

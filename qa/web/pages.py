@@ -11,11 +11,14 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from qa.errors import InvalidInput
+from qa.filters import SearchFilter
 from qa.search import MODES, SearchRequest
 from qa.tokens import term_spans, terms
 from qa.web.api import run_search, searcher
 
 blueprint = Blueprint("pages", __name__)
+# The page offers a source selector when the index holds from 2 to this many sources.
+SOURCES_OFFERED = 50
 
 Piece = tuple[str, bool]  # a run of text, and whether it is one of the question's words
 
@@ -50,14 +53,26 @@ def _display(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _page_filter() -> SearchFilter | None:
+    """The filter of the page's URL; an empty field (the selector's "all sources") filters nothing."""
+    given = {name: [v for v in values if v] for name, values in request.args.to_dict(flat=False).items()}
+    return SearchFilter.from_query({name: values for name, values in given.items() if values})
+
+
 @blueprint.get("/")
 def search_page():
     query = request.args.get("q")
-    context: dict[str, Any] = {"query": query or "", "mode": request.args.get("mode") or "hybrid", "modes": MODES}
+    sources = searcher().index.store.sources(SOURCES_OFFERED + 1)
+    context: dict[str, Any] = {
+        "query": query or "", "mode": request.args.get("mode") or "hybrid", "modes": MODES,
+        "sources": sources if 1 < len(sources) <= SOURCES_OFFERED else [], "source": request.args.get("source", ""),
+    }
     status = 200
     try:
+        search_filter = _page_filter()
         if query is not None:
-            response = run_search(SearchRequest.parse(query, request.args.get("k"), request.args.get("mode")))
+            search = SearchRequest.parse(query, request.args.get("k"), request.args.get("mode"), search_filter)
+            response = run_search(search)
             context["response"] = response
             context["results"] = [_display(r) for r in response["results"]]
         else:

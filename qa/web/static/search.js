@@ -7,6 +7,7 @@
   const form = document.getElementById("search");
   const input = document.getElementById("q");
   const modeSelect = document.getElementById("mode");
+  const sourceSelect = document.getElementById("source");  // only when the index holds several sources
   const answers = document.getElementById("answers");
   const spinner = document.getElementById("spinner");
   const intro = answers.querySelector(".intro");
@@ -48,15 +49,26 @@
     const link = element("a", "title", result.title || result.doc_id);
     link.href = documentLink(result, query);
     heading.append(link);
+    const parts = [heading];
+    if (result.section) parts.push(element("p", "section", result.section));
     const source = element("p", "source");
     if (result.source) source.append(element("span", "where", result.source), " · ");
+    if (result.page) {
+      const label = "page " + result.page;
+      if (/^https?:\/\//.test(result.source)) {
+        const page = element("a", "page", label);
+        page.href = result.source + "#page=" + result.page;
+        source.append(page, " · ");
+      } else source.append(element("span", "page", label), " · ");
+    }
     source.append("score " + result.score.toFixed(3));
+    parts.push(source);
     const { text, answer, matches } = result;
     const passage = element("p", "passage");
     marked(passage, text, 0, answer.start, matches);
     passage.append(marked(element("mark", "answer"), text, answer.start, answer.end, matches));
     marked(passage, text, answer.end, text.length, matches);
-    item.append(heading, source, passage);
+    item.append(...parts, passage);
     return item;
   }
 
@@ -93,11 +105,12 @@
     return `The server failed to answer (HTTP ${response.status}). Try again, or see the server's log.`;
   }
 
-  async function search(query, mode, remember) {
+  async function search(query, mode, source, remember) {
     if (inFlight) inFlight.abort();
     const controller = new AbortController();
     inFlight = controller;
     const params = new URLSearchParams({ q: query, mode: mode });
+    if (source) params.set("source", source);
     if (remember) history.pushState(null, "", "/?" + params.toString());
     const timer = setTimeout(() => { spinner.hidden = false; }, SPINNER_DELAY_MS);
     answers.setAttribute("aria-busy", "true");
@@ -122,14 +135,15 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    search(input.value, modeSelect.value, true);
+    search(input.value, modeSelect.value, sourceSelect ? sourceSelect.value : "", true);
   });
 
   window.addEventListener("popstate", () => {
     const params = new URLSearchParams(location.search);
     input.value = params.get("q") || "";
     modeSelect.value = params.get("mode") || "hybrid";
-    if (params.has("q")) search(input.value, modeSelect.value, false);
+    if (sourceSelect) sourceSelect.value = params.get("source") || "";
+    if (params.has("q")) search(input.value, modeSelect.value, params.get("source") || "", false);
     else showIntro();
   });
 })();

@@ -38,20 +38,29 @@ def _analysed(text: str) -> _Analysis:
                      {term: tuple(spans) for term, spans in words_of.items()})
 
 
-def answer_span(text: str, weights: Mapping[str, float]) -> Span:
-    """The sentence of ``text`` sharing the most question-term weight.
+def answer_span(text: str, weights: Mapping[str, float], start: int = 0) -> Span:
+    """The sentence of ``text`` sharing the most question-term weight, among those
+    from ``start`` on (past a passage's leading headings) where there are any.
 
     ``weights`` rates each of the question's terms (IDF, so rare words count more);
     each term counts once per sentence. Ties go to the earlier sentence; with no
-    overlap at all, the first sentence stands for the passage.
+    overlap at all, the first sentence stands for the passage. A sentence that ends
+    in a colon comes with what it introduces (the example or list after it).
     """
     analysis = _analysed(text)
+    candidates = [n for n, span in enumerate(analysis.sentences) if span[0] >= start]
     best, best_score = None, 0.0
-    for span, present in zip(analysis.sentences, analysis.sentence_terms):
+    for number in candidates or range(len(analysis.sentences)):
+        present = analysis.sentence_terms[number]
         score = math.fsum(weights[term] for term in present.intersection(weights))  # exact: order cannot matter
         if best is None or score > best_score:
-            best, best_score = span, score
-    return best or (0, len(text))
+            best, best_score = number, score
+    if best is None:
+        return (0, len(text))
+    begin, end = analysis.sentences[best]
+    if text[end - 1] == ":" and best + 1 < len(analysis.sentences):
+        end = analysis.sentences[best + 1][1]
+    return begin, end
 
 
 def matched_words(text: str, question_terms: list[str]) -> list[list[int]]:

@@ -199,6 +199,21 @@ def section_paths(document: Document) -> list[tuple[int, str]]:
     return paths
 
 
+def after_headings(text: str, title: str, section: str) -> int:
+    """Where a passage's own text begins: past the heading lines that lead it (its
+    section's headings, or the title), 0 when none leads it."""
+    if not section:
+        return 0
+    names = {" ".join(name.split()).lower() for name in [title, *section.split(SECTION_SEPARATOR)]}
+    at = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped and " ".join(stripped.lstrip("#").split()).lower() not in names:
+            break
+        at += len(line)
+    return at if text[at:].strip() else 0
+
+
 def chunk_document(document: Document, settings: ChunkSettings = ChunkSettings()) -> list[Passage]:
     """The passages of one document, numbered from 0, with their sections and pages."""
     paths = section_paths(document)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer import answer_span, matched_words
+from qa.chunking import after_headings
 from qa.database import PassageRecord
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
@@ -227,7 +228,8 @@ class Searcher:
             if record is None:  # purged since this snapshot was taken: not a result any more
                 continue
             passage = record.passage
-            start, end = answer_span(passage.text, weights)
+            start, end = answer_span(passage.text, weights, after_headings(passage.text, record.title,
+                                                                           passage.section))
             results.append({
                 "rank": len(results) + 1,
                 "score": round(score, 6),

@@ -33,3 +33,20 @@ def test_sentences_with_the_same_question_words_tie_whatever_their_order_and_the
     text = "Season after season, the team plays a regular game. Each team plays a regular season. A regular team has a season."
     weights = dict(zip(terms("team regular season"), (0.1, 0.2, 0.3)))  # sums that rounding could tell apart
     assert text[slice(*answer_span(text, weights))].startswith("Season after season")
+
+
+def test_a_passage_answers_past_the_headings_that_lead_it():
+    from qa.chunking import after_headings
+
+    text = "## Reading files\n\nTo read a file's contents, call f.read(size). It returns a string."
+    weights = {term: 1.0 for term in terms("how do I read files?")}
+    assert text[slice(*answer_span(text, weights))] == "## Reading files"  # the heading holds every word
+    lead = after_headings(text, "Input and Output", "Input and Output > Reading files")
+    assert text[slice(*answer_span(text, weights, lead))] == "To read a file's contents, call f.read(size)."
+    assert after_headings(text, "Input and Output", "") == 0  # no section: no heading leads it
+
+
+def test_a_sentence_ending_in_a_colon_comes_with_what_it_introduces():
+    text = "You can see its JSON form with one line of code:\n\n>>> json.dumps([1, 'simple'])\n\nThat is all."
+    start, end = answer_span(text, {term: 1.0 for term in terms("json form")})
+    assert text[start:end] == "You can see its JSON form with one line of code:\n\n>>> json.dumps([1, 'simple'])"

@@ -13,6 +13,7 @@ from qa.documents import Document
 from qa.ingest import ingest
 from qa.readers import parse_document
 from qa.search import Searcher, SearchRequest
+from qa.web import create_app
 
 FILLER = ("Bees gather nectar from many flowers in the warm months and carry it home to the hive, where "
           "other workers turn it into honey and store it in wax cells for the winter ahead. ")
@@ -166,6 +167,8 @@ def test_search_results_carry_section_and_page_and_bm25_counts_the_section(tmp_p
     assert (mites["doc_id"], mites["page"], mites["section"]) == ("docs/report.pdf", 2, "")
     stored, _ = searcher.index.store.document("docs/bees.md")
     assert [stored.text[h.start : h.end] for h in stored.headings] == ["Bees", "Swarming"]  # kept for rebuilds
+    page = create_app({"TESTING": True}, searcher=searcher).test_client().get("/?q=varroa+swarming").get_data(True)
+    assert '<p class="section">Bees &gt; Swarming</p>' in page and '<span class="page">page 2</span>' in page
 
 
 def test_an_index_of_the_earlier_format_is_refused_then_rebuilt_by_replace(tmp_path, embedder):

@@ -1,6 +1,7 @@
 """Real documentation no one here wrote: the tutorial and how-to pages of Python 3.11.
 
     python -m bench.python_docs [--html /usr/share/doc/python3.11/html] [--json FILE]
+                                [--flat] [--no-section-terms]
 
 Ingests ``html/tutorial/`` and ``html/howto/`` (Debian's ``python3.11-doc``; the
 ``library/`` pages are kept aside as an independent check) with the bundled model
@@ -11,17 +12,25 @@ that answers it and a string of that page's text that the answer holds. Prints:
 - answer sentence: the top result's answer sentence holds the answer string;
 - passages that hold navigation (the sidebar, "Previous topic", "Quick search") or
   Sphinx's "¶" permalinks, out of all passages.
+
+``--flat`` ingests the pages without their headings (passages cut by paragraphs
+alone, no sections); ``--no-section-terms`` leaves sections out of BM25: each
+measures one change on its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
 
+from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
-from qa.ingest import ingest
+from qa.index import Index, open_store
+from qa.ingest import index_meta, read_documents, store_documents
+from qa.lexical import LexicalSettings
 from qa.search import SearchRequest, Searcher
 
 HTML = Path("/usr/share/doc/python3.11/html")
@@ -35,12 +44,19 @@ def normal(text: str) -> str:
     return " ".join(text.replace("’", "'").replace("“", '"').replace("”", '"').lower().split())
 
 
-def run(html: Path) -> dict[str, float]:
+def run(html: Path, flat: bool = False, section_terms: bool = True) -> dict[str, float]:
     questions = json.loads(QUESTIONS.read_text())
+    embedder = Embedder(DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "index"
-        report = ingest([html / name for name in FOLDERS], root, Embedder(DEFAULT_MODEL))
-        searcher = Searcher.open(root)
+        pages = read_documents([html / name for name in FOLDERS])
+        if flat:
+            pages = (dataclasses.replace(page, headings=()) for page in pages)
+        writer = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
+        report = store_documents(writer, embedder, pages)
+        writer.close()
+        lexical = LexicalSettings(section_in_every_passage=section_terms)
+        searcher = Searcher(Index(root, open_store(root), lexical), embedder)
         store = searcher.index.store
         passages = [p.text for doc_id in set(store.row_documents().values()) for p in store.document(doc_id)[1]]
         navigation = sum(any(mark in text for mark in NAVIGATION) for text in passages)
@@ -64,8 +80,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.python_docs", description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, default=HTML, help=f"Sphinx HTML of Python 3.11. [default: {HTML}]")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument("--flat", action="store_true", help="Ingest the pages without their headings.")
+    parser.add_argument("--no-section-terms", action="store_true", help="Leave sections out of BM25.")
     args = parser.parse_args()
-    figures = run(args.html)
+    figures = run(args.html, args.flat, not args.no_section_terms)
     for name, value in figures.items():
         print(f"{name:22} {value:.3f}" if isinstance(value, float) else f"{name:22} {value}")
     if args.json:

@@ -11,7 +11,8 @@ that answers it and a string of that page's text that the answer holds. Prints:
 - hit@1 and hit@3: a result from that page whose passage holds the answer string;
 - answer sentence: the top result's answer sentence holds the answer string;
 - passages that hold navigation (the sidebar, "Previous topic", "Quick search") or
-  Sphinx's "¶" permalinks, out of all passages.
+  Sphinx's "¶" permalinks, out of all passages; and passages that hold only
+  headings, cut off from the text they head.
 
 ``--flat`` ingests the pages without their headings (passages cut by paragraphs
 alone, no sections); ``--no-section-terms`` leaves sections out of BM25: each
@@ -58,8 +59,10 @@ def run(html: Path, flat: bool = False, section_terms: bool = True) -> dict[str,
         lexical = LexicalSettings(section_in_every_passage=section_terms)
         searcher = Searcher(Index(root, open_store(root), lexical), embedder)
         store = searcher.index.store
-        passages = [p.text for doc_id in set(store.row_documents().values()) for p in store.document(doc_id)[1]]
+        stored = [store.document(doc_id) for doc_id in set(store.row_documents().values())]
+        passages = [p.text for _, found in stored for p in found]
         navigation = sum(any(mark in text for mark in NAVIGATION) for text in passages)
+        headings_alone = sum(only_headings(p.text, d.title, p.section) for d, found in stored for p in found)
         hits1 = hits3 = answered = 0
         for question in questions:
             body = searcher.search(SearchRequest(question["question"], 3, "hybrid"))
@@ -73,7 +76,14 @@ def run(html: Path, flat: bool = False, section_terms: bool = True) -> dict[str,
         searcher.index.close()
     n = len(questions)
     return {"questions": n, "hit@1": hits1 / n, "hit@3": hits3 / n, "answer_sentence": answered / n,
-            "passages": len(passages), "navigation_passages": navigation, "documents": report.documents}
+            "passages": len(passages), "navigation_passages": navigation, "heading_only_passages": headings_alone,
+            "documents": report.documents}
+
+
+def only_headings(text: str, title: str, section: str) -> bool:
+    """Whether every line of a passage is a heading of its section path (or the title)."""
+    names = {normal(name) for name in [title, *section.split(" > ")]} if section else {normal(title)}
+    return all(normal(line) in names for line in text.splitlines() if line.strip())
 
 
 def main() -> None:

@@ -158,8 +158,15 @@ def test_search_results_carry_section_and_page_and_bm25_counts_the_section(tmp_p
     folder.mkdir()
     (folder / "bees.md").write_text(f"# Bees\n\n## Swarming\n\n{FILLER * 3}\n\n{FILLER.replace('Bees', 'They') * 3}")
     (folder / "report.pdf").write_bytes(paged_pdf([["Cover page."], ["Varroa mites weaken colonies in spring."]]))
-    ingest([folder], tmp_path / "index", embedder)
+    (folder / "manual.docx").write_bytes(docx_bytes())
+    (folder / "honey.rst").write_text("Honey\n=====\n\nAbout honey.\n\nHarvest\n-------\n\nIn late summer, spin the frames.\n")
+    report = ingest([folder], tmp_path / "index", embedder)
+    assert sorted(report.stored) == ["docs/bees.md", "docs/honey.rst", "docs/manual.docx", "docs/report.pdf"]
     searcher = Searcher.open(tmp_path / "index")
+    for question, section in (("when do I spin the frames?", "Honey > Harvest"),
+                              ("which tool calms bees?", "Hive Manual > Inspections > Tools")):
+        (found,) = searcher.search(SearchRequest(question, 1, "hybrid"))["results"]
+        assert found["section"] == section
     swarming = searcher.search(SearchRequest("swarming", 5, "lexical"))["results"]
     assert swarming and {r["section"] for r in swarming} == {"Bees > Swarming"}
     assert any("Swarming" not in r["text"] for r in swarming)  # found by its section's heading alone

@@ -164,9 +164,10 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "file": {"type": "string", "minLength": 1, "pattern": f"^[^\\x00]*[^{SPACE}\\x00][^\\x00]*$",
                      "description": "A file of a type `qa ingest` reads: text here (UTF-8 or Windows-1252, "
-                                    "not blank, no NUL bytes); a .md, .html or .pdf file name, or the part's "
-                                    "media type (text/markdown, text/html, application/pdf), reads it as that "
-                                    "format instead, which must then hold text."},
+                                    "not blank, no NUL bytes); a .md, .rst, .html, .docx or .pdf file name, or "
+                                    "the part's media type (text/markdown, text/x-rst, text/html, a Word "
+                                    "document's, application/pdf), reads it as that format instead, which must "
+                                    "then hold text."},
             "id": {**ID, "description": "Default: the file's name."},
             # A multipart field is text whatever it looks like ("294" is a title): no type to keep
             # to, but one field once (a list would be several).

@@ -65,14 +65,12 @@ def run(html: Path, flat: bool = False, section_terms: bool = True) -> dict[str,
         headings_alone = sum(only_headings(p.text, d.title, p.section) for d, found in stored for p in found)
         hits1 = hits3 = answered = 0
         for question in questions:
-            body = searcher.search(SearchRequest(question["question"], 3, "hybrid"))
+            results = searcher.search(SearchRequest(question["question"], 3, "hybrid")).results
             answer = normal(question["answer"])
-            found = [r["doc_id"].endswith(question["page"]) and answer in normal(r["text"]) for r in body["results"]]
+            found = [r.doc_id.endswith(question["page"]) and answer in normal(r.text) for r in results]
             hits1 += found[:1] == [True]
             hits3 += any(found)
-            top = body["results"][:1]
-            answered += bool(top) and top[0]["doc_id"].endswith(question["page"]) and answer in normal(
-                top[0]["answer"]["text"])
+            answered += found[:1] == [True] and answer in normal(results[0].answer.text)
         searcher.index.close()
     n = len(questions)
     return {"questions": n, "hit@1": hits1 / n, "hit@3": hits3 / n, "answer_sentence": answered / n,

@@ -130,20 +130,22 @@ def ask(question: str, k: int, mode: str, as_json: bool, source: str | None, doc
         meta: tuple[str, ...], index: Path, model: str | None, backend: str) -> None:
     """Print the passages that best answer QUESTION, answer sentence first."""
     from qa.filters import SearchFilter
-    from qa.search import Searcher, SearchRequest
+    from qa.search import SearchRequest
+    from qa.service import Service
 
     request = SearchRequest.parse(question, k, mode, SearchFilter.from_query(_filter_args(source, doc_id_prefix, meta)))
-    response = Searcher.open(index, model, backend).search(request)
+    response = Service.open(index, model, backend).search(request)
     if as_json:
-        click.echo(json.dumps(response, ensure_ascii=False, indent=2))
+        from qa.web.api import response_json
+
+        click.echo(json.dumps(response_json(response), ensure_ascii=False, indent=2))
         return
-    if not response["results"]:
+    if not response.results:
         click.echo("No passage matches that question.")
-    for result in response["results"]:
-        click.echo(f"{result['rank']}. {result['answer']['text']}")
-        where = result["section"] or result["title"]
-        page = f", page {result['page']}" if result["page"] else ""
-        click.echo(f"   {where} ({result['source']}{page}), score {result['score']:.3f}\n")
+    for result in response.results:
+        click.echo(f"{result.rank}. {result.answer.text}")
+        page = f", page {result.page}" if result.page else ""
+        click.echo(f"   {result.section or result.title} ({result.source}{page}), score {result.score:.3f}\n")
 
 
 def _filter_args(source: str | None, doc_id_prefix: str | None, meta: tuple[str, ...]) -> dict[str, list[str]]:
@@ -187,7 +189,7 @@ def serve(host: str, port: int, workers: int, threads: int, index: Path, model: 
     from qa.web import create_app
 
     app = create_app(config)
-    passages = len(app.extensions["qa.searcher"].index.snapshot())
+    passages = app.extensions["qa.service"].status().passages
     click.echo(f"{passages} passages loaded; ready", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 

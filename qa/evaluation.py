@@ -110,7 +110,7 @@ def evaluate(searcher: Searcher, dataset: Dataset, mode: str, depth: int = 100,
             if qid in dataset.answers and ranked and dataset.qrels[qid].get(ranked[0], 0) > 0:
                 judged += 1
                 (top,) = searcher.results(ranking[:1], words)
-                hits += answer_found(top["answer"]["text"], dataset.answers[qid])
+                hits += answer_found(top.answer.text, dataset.answers[qid])
     seconds = time.perf_counter() - started
     return ModeReport(
         mode=mode,

@@ -43,6 +43,49 @@ FILTERS_CACHED = 64
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The sentence of a passage that best answers: ``text`` is ``passage[start:end]``."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One ranked passage: where it lies in its document, and its answer sentence.
+
+    ``matches`` holds the [start, end] of each word of ``text`` that matches a word of
+    the question."""
+
+    rank: int
+    score: float
+    passage_id: str
+    doc_id: str
+    title: str
+    source: str
+    section: str
+    page: int | None
+    text: str
+    start: int
+    end: int
+    answer: Answer
+    matches: list[list[int]]
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    """What one search found: the request's question, k, mode and filter, and its results."""
+
+    query: str
+    k: int
+    mode: str
+    filter: SearchFilter | None
+    took_ms: float
+    results: list[SearchResult]
+
+
+@dataclass(frozen=True)
 class SearchRequest:
     """A validated question."""
 
@@ -124,26 +167,20 @@ class Searcher:
         one-off start-up cost (about a second on CPU)."""
         self.search(SearchRequest("warm up", 1, "hybrid"))
 
-    def search(self, request: SearchRequest) -> dict[str, Any]:
-        """The API's response body for ``request``."""
+    def search(self, request: SearchRequest) -> SearchResponse:
+        """The ranked passages that answer ``request``."""
         return self.search_many([request])[0]
 
-    def search_many(self, requests: list[SearchRequest]) -> list[dict[str, Any]]:
-        """Response bodies for several questions, their embeddings computed in one batch."""
+    def search_many(self, requests: list[SearchRequest]) -> list[SearchResponse]:
+        """Responses to several questions, their embeddings computed in one batch."""
         started = time.perf_counter()
         snapshot = self.index.snapshot()
         question_terms = [terms(r.query) for r in requests]
         rankings = self.rank_many(requests, question_terms, snapshot)
         took_ms = round((time.perf_counter() - started) * 1000 / max(1, len(requests)), 2)
         return [
-            {
-                "query": request.query,
-                "k": request.k,
-                "mode": request.mode,
-                **({"filter": request.filter.as_json()} if request.filter else {}),
-                "took_ms": took_ms,
-                "results": self.results(ranking, words, snapshot),
-            }
+            SearchResponse(request.query, request.k, request.mode, request.filter, took_ms,
+                           self.results(ranking, words, snapshot))
             for request, ranking, words in zip(requests, rankings, question_terms)
         ]
 
@@ -218,11 +255,11 @@ class Searcher:
 
     def results(
         self, ranked: Ranking, question_terms: list[str], snapshot: Snapshot | None = None
-    ) -> list[dict[str, Any]]:
-        """The API's result objects for ranked rows, each with its answer sentence."""
+    ) -> list[SearchResult]:
+        """The ranked rows as results, each with its answer sentence."""
         weights = (snapshot or self.index.snapshot()).lexical.idf(question_terms)
         records = self.passages([row for row, _ in ranked])
-        results: list[dict[str, Any]] = []
+        results: list[SearchResult] = []
         for row, score in ranked:
             record = records.get(row)
             if record is None:  # purged since this snapshot was taken: not a result any more
@@ -230,19 +267,11 @@ class Searcher:
             passage = record.passage
             start, end = answer_span(passage.text, weights, after_headings(passage.text, record.title,
                                                                            passage.section))
-            results.append({
-                "rank": len(results) + 1,
-                "score": round(score, 6),
-                "passage_id": passage.passage_id,
-                "doc_id": passage.doc_id,
-                "title": record.title,
-                "source": record.source,
-                "section": passage.section,
-                "page": passage.page,
-                "text": passage.text,
-                "start": passage.start,
-                "end": passage.end,
-                "answer": {"text": passage.text[start:end], "start": start, "end": end},
-                "matches": matched_words(passage.text, question_terms),
-            })
+            results.append(SearchResult(
+                rank=len(results) + 1, score=round(score, 6), passage_id=passage.passage_id, doc_id=passage.doc_id,
+                title=record.title, source=record.source, section=passage.section, page=passage.page,
+                text=passage.text, start=passage.start, end=passage.end,
+                answer=Answer(passage.text[start:end], start, end),
+                matches=matched_words(passage.text, question_terms),
+            ))
         return results

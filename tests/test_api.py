@@ -52,11 +52,11 @@ def test_passages_shown_again_are_not_read_from_the_store_again(searcher, monkey
     from qa.search import SearchRequest
 
     request = SearchRequest("when did Wagner arrive in Mali?", 3)
-    first = searcher.search(request)["results"]
+    first = searcher.search(request).results
     reads = []
     read = searcher.index.store.passages
     monkeypatch.setattr(searcher.index.store, "passages", lambda rows: reads.append(list(rows)) or read(rows))
-    assert searcher.search(request)["results"] == first
+    assert searcher.search(request).results == first
     assert reads == []
 
 
@@ -162,6 +162,6 @@ def test_a_large_index_fuses_each_sides_candidates_with_the_same_answers(searche
     monkeypatch.setattr(qa.search, "WHOLE_ARRAYS_UP_TO", 0)
     fused = [searcher.search(SearchRequest.parse(q, 7)) for q in questions]
     for before, after in zip(whole, fused):
-        assert [r["passage_id"] for r in after["results"]] == [r["passage_id"] for r in before["results"]]
-        assert [r["score"] for r in after["results"]] == pytest.approx([r["score"] for r in before["results"]], abs=1e-5)
-    assert "December 2021" in fused[0]["results"][0]["answer"]["text"]
+        assert [r.passage_id for r in after.results] == [r.passage_id for r in before.results]
+        assert [r.score for r in after.results] == pytest.approx([r.score for r in before.results], abs=1e-5)
+    assert "December 2021" in fused[0].results[0].answer.text

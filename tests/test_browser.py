@@ -100,7 +100,8 @@ def assert_no_alert(driver) -> None:
 
 
 def test_enter_searches_without_a_reload_and_marks_the_answer(page):
-    assert page.switch_to.active_element.get_attribute("id") == "q"  # focused on load
+    # focused on load (autofocus lands once the page has loaded, a moment later on a busy machine)
+    WebDriverWait(page, 10).until(lambda d: d.switch_to.active_element.get_attribute("id") == "q")
     page.execute_script("window.sameDocument = true")
     ask(page, WAGNER)
     wait_for_results(page, WAGNER)

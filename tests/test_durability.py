@@ -255,8 +255,8 @@ def assert_searchable(root: Path, embedder, texts: dict[str, set[str]]) -> None:
     """Every document of ``texts`` is whole in the index at ``root`` and found by a search."""
     assert assert_whole(root, embedder, texts, required=set(texts)) == set(texts)
     searcher = Searcher(Index.open(root), embedder)
-    results = searcher.search(SearchRequest.parse("River3A floods its valley", 3, "hybrid"))["results"]
-    assert results and results[0]["doc_id"] == "rivers/river03.txt"
+    results = searcher.search(SearchRequest.parse("River3A floods its valley", 3, "hybrid")).results
+    assert results and results[0].doc_id == "rivers/river03.txt"
 
 
 def _staged_rows(root: Path) -> int:

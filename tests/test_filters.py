@@ -48,8 +48,7 @@ def filtered(tmp_path_factory, static_model):
 
 
 def doc_ids(searcher: Searcher, question: str, mode: str, search_filter: SearchFilter | None, k: int = 5) -> list[str]:
-    body = searcher.search(SearchRequest(question, k, mode, search_filter))
-    return [r["doc_id"] for r in body["results"]]
+    return [r.doc_id for r in searcher.search(SearchRequest(question, k, mode, search_filter)).results]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])

@@ -61,8 +61,8 @@ def test_every_format_is_indexed_and_a_broken_file_is_skipped_by_name(corpus, tm
 
     searcher = Searcher(index, embedder)
     top = searcher.search(SearchRequest.parse("which is the biggest glacier in the Alps?", 1, "dense"))
-    assert top["results"][0]["doc_id"] == "docs/glaciers.pdf"
-    assert searcher.search(SearchRequest.parse("xyzzy", 5, "lexical"))["results"] == []
+    assert top.results[0].doc_id == "docs/glaciers.pdf"
+    assert searcher.search(SearchRequest.parse("xyzzy", 5, "lexical")).results == []
 
 
 def test_seed_document_has_its_title_and_source(seed_index):
@@ -83,13 +83,13 @@ def test_ingest_again_replaces_a_document_and_keeps_the_others(corpus, tmp_path,
     assert "Stromboli" in texts["volcano.txt"] and "Etna" in texts["docs/volcano.txt"]
     # carried-over vectors still belong to their passages
     etna = Searcher(index, embedder).search(SearchRequest.parse("ash cloud over Sicily", 1, "dense"))
-    assert etna["results"][0]["doc_id"] == "docs/volcano.txt"
+    assert etna.results[0].doc_id == "docs/volcano.txt"
 
     ingest([corpus], root, embedder, replace=True)
     replaced = Index.open(root)
     assert "volcano.txt" not in stored(replaced)
     stromboli = Searcher(replaced, embedder).search(SearchRequest.parse("Stromboli", 5, "lexical"))
-    assert [r["doc_id"] for r in stromboli["results"]] == ["docs/volcano.txt"]
+    assert [r.doc_id for r in stromboli.results] == ["docs/volcano.txt"]
 
 
 def test_nothing_readable_is_an_error_and_changes_nothing(corpus, tmp_path, embedder):
@@ -156,7 +156,7 @@ def test_damaged_derived_files_are_rebuilt_from_the_store(seed_index, tmp_path, 
     searcher = Searcher(Index.open(copy), embedder)
     assert len(searcher.index.snapshot()) == 7
     top = searcher.search(SearchRequest.parse("when did Wagner arrive in Mali?", 1, "hybrid"))
-    assert "December 2021" in top["results"][0]["answer"]["text"]
+    assert "December 2021" in top.results[0].answer.text
 
 
 def test_vectors_are_unit_length(embedder):
@@ -208,7 +208,7 @@ def test_a_rebuild_with_another_model_that_fails_leaves_the_old_index_whole(corp
     assert stored(after) == stored(before)
     assert after.store.counts() == (4, len(after.snapshot()))
     top = Searcher(after, embedder).search(SearchRequest.parse("which is the biggest glacier in the Alps?", 1))
-    assert top["results"][0]["doc_id"] == "docs/glaciers.pdf"
+    assert top.results[0].doc_id == "docs/glaciers.pdf"
 
 
 def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_path, embedder, static_model,

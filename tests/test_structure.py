@@ -165,13 +165,13 @@ def test_search_results_carry_section_and_page_and_bm25_counts_the_section(tmp_p
     searcher = Searcher.open(tmp_path / "index")
     for question, section in (("when do I spin the frames?", "Honey > Harvest"),
                               ("which tool calms bees?", "Hive Manual > Inspections > Tools")):
-        (found,) = searcher.search(SearchRequest(question, 1, "hybrid"))["results"]
-        assert found["section"] == section
-    swarming = searcher.search(SearchRequest("swarming", 5, "lexical"))["results"]
-    assert swarming and {r["section"] for r in swarming} == {"Bees > Swarming"}
-    assert any("Swarming" not in r["text"] for r in swarming)  # found by its section's heading alone
-    (mites,) = searcher.search(SearchRequest("varroa mites", 1, "hybrid"))["results"]
-    assert (mites["doc_id"], mites["page"], mites["section"]) == ("docs/report.pdf", 2, "")
+        (found,) = searcher.search(SearchRequest(question, 1, "hybrid")).results
+        assert found.section == section
+    swarming = searcher.search(SearchRequest("swarming", 5, "lexical")).results
+    assert swarming and {r.section for r in swarming} == {"Bees > Swarming"}
+    assert any("Swarming" not in r.text for r in swarming)  # found by its section's heading alone
+    (mites,) = searcher.search(SearchRequest("varroa mites", 1, "hybrid")).results
+    assert (mites.doc_id, mites.page, mites.section) == ("docs/report.pdf", 2, "")
     stored, _ = searcher.index.store.document("docs/bees.md")
     assert [stored.text[h.start : h.end] for h in stored.headings] == ["Bees", "Swarming"]  # kept for rebuilds
     page = create_app({"TESTING": True}, searcher=searcher).test_client().get("/?q=varroa+swarming").get_data(True)
@@ -196,5 +196,5 @@ def test_an_index_of_the_earlier_format_is_refused_then_rebuilt_by_replace(tmp_p
     assert refused.value.code == "index_format"
     report = ingest([folder], root, embedder, replace=True)
     assert report.passages == 1
-    (result,) = Searcher.open(root).search(SearchRequest("swarming", 1, "lexical"))["results"]
-    assert result["section"] == "Bees > Swarming"
+    (result,) = Searcher.open(root).search(SearchRequest("swarming", 1, "lexical")).results
+    assert result.section == "Bees > Swarming"

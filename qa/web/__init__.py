@@ -13,13 +13,15 @@ from werkzeug.exceptions import HTTPException
 from qa import settings
 from qa.errors import QAError
 from qa.search import Searcher
+from qa.service import Service
 from qa.web.auth import require_read
 
 log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | None = None) -> Flask:
-    """Build the app; the model and index load once here, shared by all threads.
+    """Build the app; the model and index load once here, shared by all threads
+    (``searcher``: one already open, as tests pass). Routes ask ``api.service()``.
 
     Settings come from ``test_config`` where it names them, else from the ``QA_*``
     variables, else their defaults (``qa.settings``)."""
@@ -31,11 +33,13 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
         log.warning("QA_API_TOKEN is not set: the document API is read-only")
     app.json = _JSON(app)
     if searcher is None:
-        searcher = Searcher.open(Path(app.config["INDEX"]), app.config["MODEL"], app.config["BACKEND"],
-                                 app.config["QUESTION_CACHE"])
-        searcher.index.save_every(0)  # derived files brought up to date now save time at the next start
-        searcher.warm_up()
-    app.extensions["qa.searcher"] = searcher
+        service = Service.open(Path(app.config["INDEX"]), app.config["MODEL"], app.config["BACKEND"],
+                               app.config["QUESTION_CACHE"])
+        service.save_every(0)  # derived files brought up to date now save time at the next start
+        service.warm_up()
+    else:
+        service = Service(searcher)
+    app.extensions["qa.service"] = service
 
     from qa.web import api, documents, observe, openapi, pages
 

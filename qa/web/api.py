@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify, request
 
 from qa.errors import IndexUnavailable, InvalidInput, NotReady
 from qa.filters import SearchFilter
-from qa.search import Searcher, SearchRequest
+from qa.search import SearchRequest, SearchResponse, SearchResult
+from qa.service import Service
 from qa.web.observe import observe_search
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 
-def searcher() -> Searcher:
-    return current_app.extensions["qa.searcher"]
+def service() -> Service:
+    """The served index: everything a route asks of it goes through this."""
+    return current_app.extensions["qa.service"]
 
 
-def run_search(search: SearchRequest) -> dict:
+def run_search(search: SearchRequest) -> dict[str, Any]:
     """The response body for one search, its time recorded by mode."""
-    response = searcher().search(search)
-    observe_search(search.mode, response["took_ms"])
-    return response
+    response = service().search(search)
+    observe_search(search.mode, response.took_ms)
+    return response_json(response)
+
+
+def response_json(response: SearchResponse) -> dict[str, Any]:
+    """A search response as the API's JSON body (``qa ask --json`` prints the same)."""
+    return {
+        "query": response.query, "k": response.k, "mode": response.mode,
+        **({"filter": response.filter.as_json()} if response.filter else {}),
+        "took_ms": response.took_ms, "results": [result_json(r) for r in response.results],
+    }
+
+
+def result_json(result: SearchResult) -> dict[str, Any]:
+    return {
+        "rank": result.rank, "score": result.score, "passage_id": result.passage_id, "doc_id": result.doc_id,
+        "title": result.title, "source": result.source, "section": result.section, "page": result.page,
+        "text": result.text, "start": result.start, "end": result.end,
+        "answer": {"text": result.answer.text, "start": result.answer.start, "end": result.answer.end},
+        "matches": result.matches,
+    }
 
 
 @blueprint.get("/search")
@@ -41,15 +64,14 @@ def search_post():
 
 @blueprint.get("/health")
 def health():
-    index = searcher().index
-    snapshot = index.snapshot()
+    status = service().status()
     return jsonify({
         "status": "ok",
-        "documents": snapshot.documents,
-        "passages": len(snapshot),
-        "model": index.model,
-        "index": str(index.root),
-        "generation": snapshot.generation,
+        "documents": status.documents,
+        "passages": status.passages,
+        "model": status.model,
+        "index": status.index,
+        "generation": status.generation,
         "writable": bool(current_app.config["API_TOKEN"]),
     })
 
@@ -58,13 +80,13 @@ def health():
 def ready():
     """Ready when the store still answers and still fits the loaded model: the model
     and index load before the server listens."""
-    found = searcher()
+    served = service()
     try:
-        found.index.check()  # the store itself, now, not only the snapshot's last look at it
-        snapshot = found.index.snapshot()
+        served.check()  # the store itself, now, not only the snapshot's last look at it
+        status = served.status()
     except IndexUnavailable:  # rebuilt with another model: says so itself (503 index_settings)
         raise
     except Exception as error:  # a store that cannot be read: alive, but not ready
         raise NotReady(f"the index cannot be read: {error}") from None
-    return jsonify({"ready": True, "model": found.index.model, "backend": found.embedder.backend,
-                    "generation": snapshot.generation, "passages": len(snapshot)})
+    return jsonify({"ready": True, "model": status.model, "backend": status.backend,
+                    "generation": status.generation, "passages": status.passages})

@@ -21,9 +21,9 @@ from flask import Blueprint, jsonify, request, url_for
 
 from qa.documents import Document, Passage
 from qa.errors import InvalidInput, NotFound
-from qa.ingest import delete_documents, store_documents
 from qa.readers import SUFFIX_OF_TYPE, SUPPORTED_SUFFIXES, parse_document
-from qa.web.api import searcher
+from qa.service import DocumentSummary
+from qa.web.api import service
 from qa.web.auth import require_write
 
 blueprint = Blueprint("documents", __name__, url_prefix="/api/documents")
@@ -40,10 +40,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def list_documents():
     offset = _whole_number("offset", 0, 0, MAX_OFFSET)
     limit = _whole_number("limit", 20, 1, MAX_PAGE)
-    index = searcher().index
-    total, _ = index.store.counts()
+    total, documents = service().documents(offset, limit)
     return jsonify({"total": total, "offset": offset, "limit": limit,
-                    "documents": index.store.documents(offset, limit)})
+                    "documents": [_listed(d) for d in documents]})
 
 
 @blueprint.get("/<path:doc_id>")
@@ -76,33 +75,33 @@ def replace_document(doc_id: str):
 @blueprint.delete("/<path:doc_id>")
 def delete_document(doc_id: str):
     require_write()
-    index = searcher().index
-    if not delete_documents(index, [doc_id]):
+    if not service().delete(doc_id):
         raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
-    index.save_every(SAVE_EVERY_SECONDS)
+    service().save_every(SAVE_EVERY_SECONDS)
     return jsonify({"id": doc_id, "deleted": True})
 
 
 def _store(document: Document, create: bool = False):
     """Store ``document``: 201 when it is new, 200 when it replaced (or equalled) a stored one."""
-    found = searcher()
-    report = store_documents(found.index, found.embedder, [document], create=create)
-    found.index.save_every(SAVE_EVERY_SECONDS)
-    unchanged = document.doc_id in report.unchanged
-    # an unchanged document is identical to the stored copy, which keeps its passages
-    passages = len(_stored(document.doc_id)[1]) if unchanged else report.stored[document.doc_id]
-    response = jsonify({**_summary(document, passages), "unchanged": unchanged})
-    response.status_code = 201 if document.doc_id in report.added else 200
+    stored = service().store(document, create=create)
+    service().save_every(SAVE_EVERY_SECONDS)
+    response = jsonify({**_summary(document, stored.passages), "unchanged": stored.unchanged})
+    response.status_code = 201 if stored.created else 200
     response.headers["Location"] = f"{url_for('documents.list_documents')}/{quote(document.doc_id, safe='')}"
     return response
 
 
 def _stored(doc_id: str) -> tuple[Document, list[Passage]]:
     """The stored document and its passages; 404 when there is none (or no longer one)."""
-    found = searcher().index.store.document(doc_id)
+    found = service().document(doc_id)
     if found is None:
         raise NotFound(f"no document with id {doc_id!r}", code="document_not_found")
     return found
+
+
+def _listed(summary: DocumentSummary) -> dict[str, Any]:
+    return {"id": summary.doc_id, "title": summary.title, "source": summary.source,
+            "metadata": summary.metadata, "passages": summary.passages}
 
 
 def _summary(document: Document, passages: int) -> dict[str, Any]:

@@ -94,15 +94,15 @@ def _question() -> str | None:
 class IndexSize:
     """Gauges read from the served index when /metrics is scraped."""
 
-    def __init__(self, index) -> None:
-        self.index = index
+    def __init__(self, service) -> None:
+        self.service = service
 
     def collect(self):
-        snapshot = self.index.snapshot()
+        status = self.service.status()
         for name, text, value in (
-            ("qa_index_documents", "Documents in the served index.", snapshot.documents),
-            ("qa_index_passages", "Passages in the served index.", len(snapshot)),
-            ("qa_index_generation", "The store's generation the served snapshot holds.", snapshot.generation),
+            ("qa_index_documents", "Documents in the served index.", status.documents),
+            ("qa_index_passages", "Passages in the served index.", status.passages),
+            ("qa_index_generation", "The store's generation the served snapshot holds.", status.generation),
         ):
             yield GaugeMetricFamily(name, text, value=value)
 
@@ -115,5 +115,5 @@ def metrics():
     else:
         requests = REGISTRY
     index = CollectorRegistry()
-    index.register(IndexSize(current_app.extensions["qa.searcher"].index))
+    index.register(IndexSize(current_app.extensions["qa.service"]))
     return Response(generate_latest(requests) + generate_latest(index), content_type=CONTENT_TYPE_LATEST)

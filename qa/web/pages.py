@@ -14,7 +14,7 @@ from qa.errors import InvalidInput
 from qa.filters import SearchFilter
 from qa.search import MODES, SearchRequest
 from qa.tokens import term_spans, terms
-from qa.web.api import run_search, searcher
+from qa.web.api import run_search, service
 
 blueprint = Blueprint("pages", __name__)
 # The page offers a source selector when the index holds from 2 to this many sources.
@@ -62,7 +62,7 @@ def _page_filter() -> SearchFilter | None:
 @blueprint.get("/")
 def search_page():
     query = request.args.get("q")
-    sources = searcher().index.store.sources(SOURCES_OFFERED + 1)
+    sources = service().sources(SOURCES_OFFERED + 1)
     context: dict[str, Any] = {
         "query": query or "", "mode": request.args.get("mode") or "hybrid", "modes": MODES,
         "sources": sources if 1 < len(sources) <= SOURCES_OFFERED else [], "source": request.args.get("source", ""),
@@ -77,8 +77,8 @@ def search_page():
             context["results"] = [_display(r) for r in response["results"]]
         else:
             SearchRequest.parse("-", request.args.get("k"), request.args.get("mode"))  # a bad k or mode says so
-            snapshot = searcher().index.snapshot()
-            context["size"] = {"documents": snapshot.documents, "passages": len(snapshot)}
+            held = service().status()
+            context["size"] = {"documents": held.documents, "passages": held.passages}
     except InvalidInput as error:
         context["error"] = error.message
         status = 400
@@ -88,7 +88,7 @@ def search_page():
 @blueprint.get("/documents/<path:doc_id>")
 def document_page(doc_id: str):
     """A whole document, the passage a result came from marked and scrolled to."""
-    found = searcher().index.store.document(doc_id)
+    found = service().document(doc_id)
     if found is None:
         return render_template("missing.html", doc_id=doc_id), 404
     document, passages = found

@@ -12,10 +12,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
@@ -28,6 +31,9 @@ from qa.index import Index, Snapshot, settings_differ
 from qa.readers import find_files, read_document
 
 BATCH_PASSAGES = 512
+# Batches of passages read and chunked ahead of the one being embedded.
+PREPARED_AHEAD = 2
+T = TypeVar("T")
 # Documents whose stored checksums are looked up in one query: at most so many, or so much text.
 LOOKUP_DOCUMENTS = 512
 LOOKUP_CHARACTERS = 4_000_000
@@ -221,14 +227,56 @@ def _finished(report: IngestReport, snapshot: Snapshot, started: float) -> Inges
 
 
 def _revisions(documents: Iterable[Document], embedder: Embedder, settings: ChunkSettings) -> Iterator[list[Revision]]:
-    """``documents`` chunked and embedded, in groups of about ``BATCH_PASSAGES`` passages."""
-    for batch in _batches(documents, settings):
+    """``documents`` chunked and embedded, in groups of about ``BATCH_PASSAGES`` passages.
+    The next groups are read and chunked in a thread while one is embedded: the
+    tokenizer and the model let go of the interpreter, so the two share the cores."""
+    for batch in _ahead(_batches(documents, settings)):
         vectors = embedder.encode([p.text for _, passages in batch for p in passages])
         revisions, first = [], 0
         for document, passages in batch:
             revisions.append(Revision(document, passages, vectors[first : first + len(passages)]))
             first += len(passages)
         yield revisions
+
+
+def _ahead(items: Iterator[T], depth: int = PREPARED_AHEAD) -> Iterator[T]:
+    """``items`` as they come, made up to ``depth`` ahead in a thread; what it raises is
+    raised here, in turn. Stopping early stops the thread at its next item."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                while not stopped.is_set():
+                    try:
+                        handoff.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stopped.is_set():
+                    return
+            handoff.put(("done", None))
+        except BaseException as error:  # handed over to be raised in the caller's thread
+            handoff.put(("error", error))
+
+    maker = threading.Thread(target=make, name="ingest-reader", daemon=True)
+    maker.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stopped.set()
+        while maker.is_alive():  # let it see the flag, even when blocked on a full queue
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                maker.join(timeout=0.1)
 
 
 def _batches(documents: Iterable[Document], settings: ChunkSettings) -> Iterator[list[tuple[Document, list[Passage]]]]:

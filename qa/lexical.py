@@ -7,7 +7,7 @@ new ones without reading the others again, and is saved as plain arrays (no pick
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from qa.chunking import SECTION_SEPARATOR
 from qa.tokens import terms
 from qa.topk import best_positions
 
+# New passages are counted in groups of this many: one sort each, in bounded memory.
+COUNTED_TOGETHER = 10_000
 # MaxScore (LexicalIndex.search) stops looking for candidates once their postings
 # pass 1/SPARSE_SHARE of the passages: summing every posting into one array is then
 # cheaper (python -m bench.hybrid_at_scale).
@@ -85,19 +87,13 @@ class LexicalIndex:
         """A new index of the positions where ``keep`` is true, then ``added`` passages
         (their terms, taken one passage at a time)."""
         columns = dict(self._columns)
-        indptr: list[int] = [0]
-        indices: list[np.ndarray] = []
-        counts: list[np.ndarray] = []
-        for words in added:
-            ids, tally = np.unique([columns.setdefault(w, len(columns)) for w in words], return_counts=True)
-            indices.append(ids)
-            counts.append(tally)
-            indptr.append(indptr[-1] + len(ids))
+        parts = [_counted(group, columns) for group in _groups_of(added, COUNTED_TOGETHER)]
         width = len(columns)
         kept = self._counts[np.flatnonzero(keep)]
         kept.resize((kept.shape[0], width))
-        new = sparse.csr_matrix((_joined(counts), _joined(indices), indptr), shape=(len(indptr) - 1, width))
-        return LexicalIndex(list(columns), sparse.vstack([kept, new], format="csr", dtype=np.int32), self.settings)
+        new = [sparse.csr_matrix((counts, indices, indptr), shape=(len(indptr) - 1, width))
+               for counts, indices, indptr in parts]
+        return LexicalIndex(list(columns), sparse.vstack([kept, *new], format="csr", dtype=np.int32), self.settings)
 
     def _bm25_weights(self) -> sparse.csr_matrix:
         counts = self._counts
@@ -218,6 +214,23 @@ class LexicalIndex:
         return weights
 
 
-def _joined(arrays: list[np.ndarray]) -> np.ndarray:
-    """The arrays end to end as int32, an empty array when there are none."""
-    return np.concatenate(arrays).astype(np.int32) if arrays else np.zeros(0, np.int32)
+def _groups_of(items: Iterable[list[str]], size: int) -> Iterator[list[list[str]]]:
+    group: list[list[str]] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _counted(passages: list[list[str]], columns: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(counts, columns, indptr) of CSR rows for ``passages``, new terms added to
+    ``columns``: every (passage, term) pair counted in one sort rather than one per passage."""
+    ids = np.fromiter((columns.setdefault(w, len(columns)) for words in passages for w in words), dtype=np.int64)
+    owner = np.repeat(np.arange(len(passages), dtype=np.int64), [len(words) for words in passages])
+    pairs, counts = np.unique(owner * (len(columns) + 1) + ids, return_counts=True)
+    rows, indices = np.divmod(pairs, len(columns) + 1)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(passages)))])
+    return counts.astype(np.int32), indices.astype(np.int32), indptr

@@ -7,6 +7,7 @@ its passages cut from its stored text and its vectors those of those passages.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 
 
 from qa.chunking import ChunkSettings, chunk_document
-from qa.index import DATABASE, DERIVED, Index, Snapshot
+from qa.index import DATABASE, DERIVED, SNAPSHOT, Index, Snapshot
 from qa.lexical import LexicalSettings
 from qa.search import Searcher, SearchRequest
 from qa.web import create_app
@@ -60,8 +61,11 @@ def assert_whole(root: Path, embedder, texts: dict[str, set[str]], required: set
         assert snapshot.generation == live.generation
         assert sorted(snapshot.rows.tolist()) == live.rows.tolist()
         assert len(snapshot.vectors) == len(snapshot.lexical) == len(live.rows)
-        for directory in (root / DERIVED).glob("gen-*"):  # every saved snapshot loads whole
-            Snapshot.load(directory, index.store_id, LexicalSettings())
+        for directory in (root / DERIVED).glob("gen-*"):  # every saved snapshot of this store loads whole
+            if json.loads((directory / SNAPSHOT).read_text())["store_id"] == index.store_id:
+                Snapshot.load(directory, index.store_id, LexicalSettings())
+            else:  # left by a rebuild killed before it saved: ignored, and older, so the next save clears it
+                assert int(directory.name.partition("-")[2]) < live.generation
         settings = ChunkSettings(**index.chunking)
         for summary in index.store.documents():
             document, passages = index.store.document(summary["id"])

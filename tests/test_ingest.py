@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.errors import IndexUnavailable, InvalidInput
+from qa.errors import IndexUnavailable, InvalidInput, UnreadableFile
 from qa.database import DocumentStore
 from qa.index import DATABASE, DERIVED, Index
 from qa.ingest import ingest
@@ -235,12 +235,13 @@ def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_pa
 
 def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, monkeypatch):
     """Memory must not grow with the corpus: the first batch is written before the
-    last file is read, and no more than a batch of texts is held at once."""
+    last file is read, and no more than a few batches of texts are held at once (the
+    one being embedded, those made ahead, the one being made, its lookup group)."""
     import qa.ingest
 
     corpus = tmp_path / "many"
     corpus.mkdir()
-    for n in range(40):
+    for n in range(100):
         (corpus / f"note{n:02}.txt").write_text(f"Note {n} says the river rose {n} centimetres overnight.")
     read, at_writes = [], []
     real_read, real_write = qa.ingest.read_document, Index.write
@@ -249,8 +250,8 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
     monkeypatch.setattr(qa.ingest, "BATCH_PASSAGES", 8)
     monkeypatch.setattr(qa.ingest, "LOOKUP_DOCUMENTS", 8)
     report = ingest([corpus], tmp_path / "index", embedder)
-    assert report.documents == 40 and len(read) == 40
-    assert at_writes[0] <= 8 + 1 and len(at_writes) >= 5
+    assert report.documents == 100 and len(read) == 100
+    assert at_writes[0] <= 8 * (qa.ingest.PREPARED_AHEAD + 3) and len(at_writes) >= 12
 
 
 def test_a_snapshot_reads_new_passages_a_few_at_a_time_to_the_same_index(corpus, tmp_path, embedder, monkeypatch):
@@ -265,3 +266,25 @@ def test_a_snapshot_reads_new_passages_a_few_at_a_time_to_the_same_index(corpus,
     np.testing.assert_array_equal(one.vectors.vectors(), other.vectors.vectors())
     for question in ("largest glacier", "honey bee", "lighthouse"):
         assert one.lexical.search(terms(question), 3)[1].tolist() == other.lexical.search(terms(question), 3)[1].tolist()
+
+
+def test_batches_made_ahead_come_in_order_and_their_errors_come_through():
+    import threading
+
+    from qa.ingest import _ahead
+
+    assert list(_ahead(iter(range(100)))) == list(range(100))
+
+    def failing():
+        yield 1
+        raise UnreadableFile("broken.txt: not text")
+
+    made = _ahead(failing())
+    assert next(made) == 1
+    with pytest.raises(UnreadableFile, match="broken.txt"):
+        next(made)
+    before = threading.active_count()
+    endless = _ahead(iter(range(10**9)))
+    assert next(endless) == 0
+    endless.close()  # a consumer that stops early stops the thread making its items
+    assert threading.active_count() == before

@@ -18,6 +18,7 @@ snapshot in the background; with another model it refuses every search and write
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,6 +41,8 @@ from qa.vector_store import VectorStore
 DATABASE = "documents.sqlite"
 DERIVED = "derived"
 SNAPSHOT = "snapshot.json"
+# How the files of a derived snapshot are laid out; one written otherwise is rebuilt and replaced.
+DERIVED_FORMAT = 2
 # How often searches ask the store whether another process has written: a write
 # elsewhere shows up this much later at most, and a search mostly skips the query.
 CHECK_EVERY_SECONDS = 0.1
@@ -105,8 +108,9 @@ class Snapshot:
         directory.mkdir(parents=True)
         np.save(directory / "rows.npy", self.rows)
         self.vectors.save(directory / "vectors.faiss")
-        self.lexical.save(directory / "lexical.npz")
-        description = {"store_id": self.store_id, "generation": self.generation, "passages": len(self),
+        self.lexical.save(directory)
+        description = {"format": DERIVED_FORMAT, "store_id": self.store_id, "generation": self.generation,
+                       "passages": len(self),
                        "documents": self.documents, "lexical": self.lexical.settings.as_dict()}
         (directory / SNAPSHOT).write_text(json.dumps(description) + "\n")
         for path in directory.iterdir():
@@ -116,6 +120,8 @@ class Snapshot:
     @classmethod
     def load(cls, directory: Path, store_id: str, settings: LexicalSettings) -> Snapshot:
         description = json.loads((directory / SNAPSHOT).read_text())
+        if description.get("format") != DERIVED_FORMAT:
+            raise ValueError(f"written in format {description.get('format', 1)}; this version reads {DERIVED_FORMAT}")
         if description["store_id"] != store_id or description["lexical"] != settings.as_dict():
             raise ValueError("built from another store or with other BM25 settings")
         snapshot = cls(
@@ -123,7 +129,7 @@ class Snapshot:
             generation=description["generation"],
             rows=np.load(directory / "rows.npy", allow_pickle=False),
             vectors=VectorStore.load(directory / "vectors.faiss"),
-            lexical=LexicalIndex.load(directory / "lexical.npz", settings),
+            lexical=LexicalIndex.load(directory, settings),
             documents=description["documents"],
         )
         if not len(snapshot.rows) == len(snapshot.vectors) == len(snapshot.lexical) == description["passages"]:
@@ -283,9 +289,14 @@ class Index:
         snapshot = self._snapshot
         derived = self.root / DERIVED
         target = derived / f"gen-{snapshot.generation}"
-        if not target.exists():
+        if not _holds(target, snapshot.store_id):
             staging = derived / f".tmp-{uuid.uuid4().hex}"
             snapshot.save(staging)
+            if target.exists():  # written by an earlier version of qa: set aside, then dropped
+                aside = derived / f".tmp-{uuid.uuid4().hex}"
+                with contextlib.suppress(OSError):
+                    os.rename(target, aside)
+                shutil.rmtree(aside, ignore_errors=True)
             try:
                 os.rename(staging, target)
             except OSError:  # another process saved this generation first
@@ -346,6 +357,15 @@ def _checked_store(store: DocumentStore, rebuilding: bool = False) -> DocumentSt
         f"Rebuild it with `qa ingest --replace`.",
         code="index_format",
     )
+
+
+def _holds(directory: Path, store_id: str) -> bool:
+    """Whether ``directory`` holds a snapshot of ``store_id`` in the format this version writes."""
+    try:
+        description = json.loads((directory / SNAPSHOT).read_text())
+    except (OSError, ValueError):
+        return False
+    return description.get("format") == DERIVED_FORMAT and description.get("store_id") == store_id
 
 
 def _abandoned(path: Path) -> bool:

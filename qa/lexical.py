@@ -18,6 +18,8 @@ from qa.chunking import SECTION_SEPARATOR
 from qa.tokens import terms
 from qa.topk import best_positions
 
+# The files of a saved index begin so (lexical-counts.npy, ...).
+LEXICAL = "lexical"
 # New passages are counted in groups of this many: one sort each, in bounded memory.
 COUNTED_TOGETHER = 10_000
 # MaxScore (LexicalIndex.search) stops looking for candidates once their postings
@@ -59,21 +61,29 @@ def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSett
 class LexicalIndex:
     """BM25 scores of passage positions for a list of query terms."""
 
-    def __init__(self, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings) -> None:
+    def __init__(self, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings,
+                 derived: tuple[np.ndarray, sparse.csc_matrix, np.ndarray] | None = None) -> None:
+        """``derived``: the (idf, weights, best) that ``counts`` give, as saved, when known."""
         self.settings = settings
         self._vocabulary = vocabulary
         self._columns = {term: column for column, term in enumerate(vocabulary)}
         self._counts = counts
-        frequency = np.bincount(counts.indices, minlength=len(vocabulary))  # passages holding each term
+        self._idf, self._weights, self._best = derived or self._derived()
+
+    def _derived(self) -> tuple[np.ndarray, sparse.csc_matrix, np.ndarray]:
+        """Each term's IDF, every posting's BM25 weight by term, and each term's highest
+        weight in any passage (what it can add to a score at most)."""
+        counts = self._counts
+        frequency = np.bincount(counts.indices, minlength=len(self._vocabulary))  # passages holding each term
         self._idf = np.log(1 + (counts.shape[0] - frequency + 0.5) / (frequency + 0.5))
-        self._weights = self._bm25_weights().tocsc()
-        self._weights.sort_indices()
-        # Each term's highest weight in any passage: what it can add to a score at most.
-        starts, ends = self._weights.indptr[:-1], self._weights.indptr[1:]
+        weights = self._bm25_weights().tocsc()
+        weights.sort_indices()
+        starts, ends = weights.indptr[:-1], weights.indptr[1:]
         held = ends > starts
-        self._best = np.zeros(len(vocabulary))
+        best = np.zeros(len(self._vocabulary))
         if held.any():
-            self._best[held] = np.maximum.reduceat(self._weights.data, starts[held])
+            best[held] = np.maximum.reduceat(weights.data, starts[held])
+        return self._idf, weights, best
 
     @classmethod
     def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
@@ -107,21 +117,32 @@ class LexicalIndex:
         return sparse.csr_matrix((weights.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
 
     @classmethod
-    def load(cls, path: Path, settings: LexicalSettings) -> LexicalIndex:
-        with np.load(path, allow_pickle=False) as arrays:
-            counts = sparse.csr_matrix(
-                (arrays["counts"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
-            )
-            return cls(arrays["vocabulary"].tolist(), counts, settings)
+    def load(cls, directory: Path, settings: LexicalSettings) -> LexicalIndex:
+        """Open what ``save`` wrote in ``directory``, its arrays memory-mapped: nothing is
+        computed again, and processes serving the same files share their pages."""
+        def array(name: str) -> np.ndarray:
+            return np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False)
 
-    def save(self, path: Path) -> None:
-        with open(path, "wb") as handle:
-            np.savez(
-                handle,
-                vocabulary=np.array(self._vocabulary, dtype=str),
-                counts=self._counts.data, indices=self._counts.indices, indptr=self._counts.indptr,
-                shape=np.array(self._counts.shape),
-            )
+        vocabulary = (directory / f"{LEXICAL}-vocabulary.txt").read_text(encoding="utf-8").split("\n")
+        vocabulary = vocabulary if vocabulary != [""] else []
+        rows, width = (int(n) for n in array("shape"))
+        counts = sparse.csr_matrix((array("counts"), array("indices"), array("indptr")), shape=(rows, width))
+        weights = sparse.csc_matrix((array("weights"), array("weight-rows"), array("weight-indptr")),
+                                    shape=(rows, width))
+        if not len(vocabulary) == width == len(array("idf")) == len(array("best")):
+            raise ValueError("its vocabulary and arrays differ in size")
+        return cls(vocabulary, counts, settings, (array("idf"), weights, array("best")))
+
+    def save(self, directory: Path) -> None:
+        """Write the index into ``directory`` as plain arrays (``.npy``) and its
+        vocabulary as text, one term a line (terms are words: no line breaks)."""
+        (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(self._vocabulary), encoding="utf-8")
+        for name, values in {
+            "shape": np.array(self._counts.shape), "counts": self._counts.data, "indices": self._counts.indices,
+            "indptr": self._counts.indptr, "weights": self._weights.data, "weight-rows": self._weights.indices,
+            "weight-indptr": self._weights.indptr, "idf": self._idf, "best": self._best,
+        }.items():
+            np.save(directory / f"{LEXICAL}-{name}.npy", np.asarray(values), allow_pickle=False)
 
     def __len__(self) -> int:
         return self._counts.shape[0]

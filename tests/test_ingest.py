@@ -147,12 +147,31 @@ def test_an_index_from_another_model_or_format_fails_clearly(seed_index, tmp_pat
         Index.open(tmp_path / "nowhere")
 
 
+def test_derived_files_of_an_earlier_layout_are_rebuilt_once_and_replaced(seed_index, tmp_path, caplog):
+    import json
+
+    from qa.index import SNAPSHOT
+
+    copy = tmp_path / "copy"
+    shutil.copytree(seed_index, copy)
+    (derived,) = (copy / DERIVED).iterdir()
+    description = json.loads((derived / SNAPSHOT).read_text())
+    del description["format"]  # as versions before the current layout wrote it
+    (derived / SNAPSHOT).write_text(json.dumps(description))
+    index = Index.open(copy)
+    assert "written in format 1" in caplog.text and len(index.snapshot()) == 7
+    index.save()  # the same generation: its stale files are replaced, not kept
+    caplog.clear()
+    assert len(Index.open(copy).snapshot()) == 7 and "ignoring derived index" not in caplog.text
+    assert [d.name for d in (copy / DERIVED).iterdir()] == [derived.name]
+
+
 def test_damaged_derived_files_are_rebuilt_from_the_store(seed_index, tmp_path, embedder):
     copy = tmp_path / "copy"
     shutil.copytree(seed_index, copy)
     (derived,) = (copy / DERIVED).iterdir()
     (derived / "vectors.faiss").write_bytes(b"garbage")
-    (derived / "lexical.npz").unlink()
+    (derived / "lexical-counts.npy").unlink()
     searcher = Searcher(Index.open(copy), embedder)
     assert len(searcher.index.snapshot()) == 7
     top = searcher.search(SearchRequest.parse("when did Wagner arrive in Mali?", 1, "hybrid"))

@@ -16,8 +16,8 @@ def test_stemmed_terms_match_and_unknown_terms_find_nothing():
 
 def test_rare_terms_weigh_more(tmp_path):
     index = LexicalIndex.build([terms("mali coup"), terms("mali troops"), terms("mali army")])
-    index.save(tmp_path / "lex.npz")
-    loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path, LexicalSettings())
     idf = loaded.idf(["coup", "mali", "unknown"])
     assert idf["coup"] > idf["mali"] > 0
     assert idf["unknown"] == 0
@@ -86,9 +86,13 @@ def test_an_updated_index_scores_as_one_built_afresh(tmp_path):
     assert updated.search(terms("Africa Corps"), 10)[1].tolist() == []  # only the dropped passage had them
     gone = updated.scores(terms("Africa Corps"))  # known terms whose passages are all gone
     assert gone.dtype == np.float64 and not gone.any()
-    updated.save(tmp_path / "lex.npz")
-    loaded = LexicalIndex.load(tmp_path / "lex.npz", LexicalSettings())
+    updated.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path, LexicalSettings())
     assert loaded.search(terms("Wagner Mali"), 10)[1].tolist() == updated.search(terms("Wagner Mali"), 10)[1].tolist()
+    np.testing.assert_array_equal(loaded.scores(terms("Wagner coup 2025")), updated.scores(terms("Wagner coup 2025")))
+    grown = loaded.updated(np.array([True, True, False, True]), [terms("bees in Mali")])  # from mapped arrays
+    rebuilt = LexicalIndex.build([passages[0], passages[2], terms("Wagner left Mali in 2025"), terms("bees in Mali")])
+    np.testing.assert_allclose(grown.scores(terms("Mali bees")), rebuilt.scores(terms("Mali bees")), rtol=1e-6)
 
 
 def test_passages_that_score_alike_come_in_the_order_they_were_added():

@@ -259,8 +259,11 @@ class Index:
 
     def _update(self) -> Snapshot:
         self._check_usable()
-        live = self.store.live_rows()
         snapshot = self._snapshot
+        meta = self.store.meta()
+        if (meta.get("store_id"), meta.get("generation", "0")) == (snapshot.store_id, str(snapshot.generation)):
+            return snapshot  # current: no need to read every live row (an open of an index saved up to date)
+        live = self.store.live_rows()
         if live.meta.get("store_id") != self.store_id:  # rebuilt by another process: start again from nothing
             self._check_rebuild(live.meta)
             snapshot = Snapshot.empty(live.meta["store_id"], self.dimension, self._lexical)

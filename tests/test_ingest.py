@@ -166,6 +166,15 @@ def test_derived_files_of_an_earlier_layout_are_rebuilt_once_and_replaced(seed_i
     assert [d.name for d in (copy / DERIVED).iterdir()] == [derived.name]
 
 
+def test_opening_an_index_saved_up_to_date_reads_no_passage_rows(seed_index, monkeypatch):
+    reads = []
+    real = DocumentStore.live_rows
+    monkeypatch.setattr(DocumentStore, "live_rows", lambda self: reads.append(1) or real(self))
+    index = Index.open(seed_index)
+    assert len(index.snapshot()) == 7 and reads == []
+    index.close()
+
+
 def test_damaged_derived_files_are_rebuilt_from_the_store(seed_index, tmp_path, embedder):
     copy = tmp_path / "copy"
     shutil.copytree(seed_index, copy)

@@ -75,15 +75,15 @@ class LexicalIndex:
         weight in any passage (what it can add to a score at most)."""
         counts = self._counts
         frequency = np.bincount(counts.indices, minlength=len(self._vocabulary))  # passages holding each term
-        self._idf = np.log(1 + (counts.shape[0] - frequency + 0.5) / (frequency + 0.5))
-        weights = self._bm25_weights().tocsc()
+        idf = np.log(1 + (counts.shape[0] - frequency + 0.5) / (frequency + 0.5))
+        weights = self._bm25_weights(idf).tocsc()
         weights.sort_indices()
         starts, ends = weights.indptr[:-1], weights.indptr[1:]
         held = ends > starts
         best = np.zeros(len(self._vocabulary))
         if held.any():
             best[held] = np.maximum.reduceat(weights.data, starts[held])
-        return self._idf, weights, best
+        return idf, weights, best
 
     @classmethod
     def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
@@ -105,7 +105,7 @@ class LexicalIndex:
                for counts, indices, indptr in parts]
         return LexicalIndex(list(columns), sparse.vstack([kept, *new], format="csr", dtype=np.int32), self.settings)
 
-    def _bm25_weights(self) -> sparse.csr_matrix:
+    def _bm25_weights(self, idf: np.ndarray) -> sparse.csr_matrix:
         counts = self._counts
         rows = counts.shape[0]
         lengths = np.asarray(counts.sum(axis=1)).ravel()
@@ -113,7 +113,7 @@ class LexicalIndex:
         tf = counts.data.astype(np.float64)
         length = np.repeat(lengths, np.diff(counts.indptr))
         k1, b = self.settings.k1, self.settings.b
-        weights = self._idf[counts.indices] * tf / (tf + k1 * (1 - b + b * length / average))
+        weights = idf[counts.indices] * tf / (tf + k1 * (1 - b + b * length / average))
         return sparse.csr_matrix((weights.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
 
     @classmethod

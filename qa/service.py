@@ -50,20 +50,15 @@ class Service:
 
     def __init__(self, searcher: Searcher) -> None:
         self._searcher = searcher
+        # The sources last listed, with the snapshot and limit they were listed for.
+        self._sources: tuple[tuple[str, int, int], list[str]] | None = None
 
     @classmethod
     def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> Service:
         return cls(Searcher.open(root, model, backend, cache_size))
 
-    @property
-    def searcher(self) -> Searcher:
-        return self._searcher
-
     def search(self, request: SearchRequest) -> SearchResponse:
         return self._searcher.search(request)
-
-    def search_many(self, requests: list[SearchRequest]) -> list[SearchResponse]:
-        return self._searcher.search_many(requests)
 
     def warm_up(self) -> None:
         self._searcher.warm_up()
@@ -80,8 +75,14 @@ class Service:
                        for d in store.documents(offset, limit)]
 
     def sources(self, limit: int) -> list[str]:
-        """The distinct sources of stored documents, in order, at most ``limit``."""
-        return self._searcher.index.store.sources(limit)
+        """The distinct sources of stored documents, in order, at most ``limit``; asked of
+        the store again only once the index has changed (the page lists them each time)."""
+        snapshot = self._searcher.index.snapshot()
+        key = (snapshot.store_id, snapshot.generation, limit)
+        listed = self._sources
+        if listed is None or listed[0] != key:
+            listed = self._sources = (key, self._searcher.index.store.sources(limit))
+        return listed[1]
 
     def store(self, document: Document, create: bool = False) -> Stored:
         """Add or replace ``document`` (with ``create``, refuse a stored id: ``DocumentExists``);

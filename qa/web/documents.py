@@ -100,13 +100,13 @@ def _stored(doc_id: str) -> tuple[Document, list[Passage]]:
 
 
 def _listed(summary: DocumentSummary) -> dict[str, Any]:
+    """A document as the API lists it (the JSON of ``DocumentSummary``)."""
     return {"id": summary.doc_id, "title": summary.title, "source": summary.source,
             "metadata": summary.metadata, "passages": summary.passages}
 
 
 def _summary(document: Document, passages: int) -> dict[str, Any]:
-    return {"id": document.doc_id, "title": document.title, "source": document.source,
-            "metadata": document.metadata, "passages": passages}
+    return _listed(DocumentSummary(document.doc_id, document.title, document.source, document.metadata, passages))
 
 
 def _document_from_request(doc_id: str | None) -> Document:

@@ -8,12 +8,20 @@ INDEX ?= $(or $(QA_INDEX),index/default)
 # or pip resolves a CUDA build of several GB.
 TORCH ?= torch==2.13.0
 
-.PHONY: serve test install browser check
+ENGINE ?= $(or $(QA_ENGINE),embedded)
 
-serve: $(INDEX)/documents.sqlite
+.PHONY: serve test install browser check seed-milvus
+
+# With QA_ENGINE=milvus the seeds are ingested into Milvus (Lite, unless QA_MILVUS_URI
+# names a server) before serving; unchanged documents are not embedded again.
+serve: $(if $(filter milvus,$(ENGINE)),seed-milvus,$(INDEX)/documents.sqlite)
 	$(BIN)/qa serve --index $(INDEX)
 
-test: $(VENV)/installed browser check
+seed-milvus: $(VENV)/engines
+	$(BIN)/qa ingest seeds --index $(INDEX)
+
+# The tests run against both engines and Ray, so they install both extras.
+test: $(VENV)/engines browser check
 	$(BIN)/python -m pytest
 
 # Static checks over the package: lint (ruff) and types (mypy), as pyproject.toml configures them.
@@ -36,6 +44,11 @@ $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The optional engines: Milvus (Lite) and Ray.
+$(VENV)/engines: $(VENV)/installed
+	$(BIN)/pip install --quiet -e '.[test,milvus,ray]'
 	touch $@
 
 # Builds the sample index once, and again whenever a file in seeds/ changes.

@@ -8,7 +8,7 @@ with a term of its own), indexed by BM25 as qa indexes them; their vectors are
 synthetic clustered unit vectors (bench/scale.py), in the index qa picks for the
 size. The questions are 200 SQuAD-dev questions with synthetic vectors. For each
 size it prints p50/p99 of a hybrid search both ways, dense and lexical p50, and how
-many of the top 5 the two ways share. ``qa.search.WHOLE_ARRAYS_UP_TO`` is chosen from it.
+many of the top 5 the two ways share. ``qa.embedded.WHOLE_ARRAYS_UP_TO`` is chosen from it.
 
     python -m bench.hybrid_at_scale --quality ../shared/data/squad/paragraphs ../shared/data/scifact
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from bench.scale import synthetic
 from bench.speed import SQUAD
+from qa.engines import EngineChoice
 from qa.fusion import Fusion, Scored, fuse, fuse_scores
 from qa.lexical import LexicalIndex, passage_terms
 from qa.tokens import terms
@@ -92,7 +93,7 @@ def measure(n: int) -> dict:
 
 def quality(dataset_dir: Path, cache: Path) -> str:
     """``qa eval``'s hybrid figures on a BEIR folder, fusing whole arrays and then candidates."""
-    from qa import evaluation, search
+    from qa import embedded, evaluation, search
     from qa.beir import load_beir
     from qa.chunking import ChunkSettings
     from qa.embedding import DEFAULT_MODEL, Embedder
@@ -100,16 +101,17 @@ def quality(dataset_dir: Path, cache: Path) -> str:
     dataset = load_beir(dataset_dir, "test")
     embedder = Embedder(DEFAULT_MODEL, backend="onnx", cache_size=0)
     root = evaluation.eval_index_path(cache, dataset_dir, embedder.name, ChunkSettings())
-    searcher = search.Searcher(evaluation.open_eval_index(dataset, root, embedder, ChunkSettings(), False), embedder)
-    reports, threshold = [], search.WHOLE_ARRAYS_UP_TO
+    engine = evaluation.open_eval_index(dataset, EngineChoice(index=root), embedder, ChunkSettings(), False)
+    searcher = search.Searcher(engine, embedder)
+    reports, threshold = [], embedded.WHOLE_ARRAYS_UP_TO
     try:
-        for name, up_to in (("whole arrays", len(searcher.index.snapshot())), ("candidates", 0)):
-            search.WHOLE_ARRAYS_UP_TO = up_to
+        for name, up_to in (("whole arrays", engine.state().passages), ("candidates", 0)):
+            embedded.WHOLE_ARRAYS_UP_TO = up_to
             report = evaluation.evaluate(searcher, dataset, "hybrid", 100)
             report.mode = f"hybrid, {name}"
             reports.append(report)
     finally:
-        search.WHOLE_ARRAYS_UP_TO = threshold
+        embedded.WHOLE_ARRAYS_UP_TO = threshold
     return evaluation.format_table(dataset, reports)
 
 

@@ -24,6 +24,7 @@ from bench.stand_in import build_static_model
 from qa.chunking import chunk_document
 from qa.documents import Document
 from qa.embedding import Embedder
+from qa.engines import EngineChoice
 from qa.index import Index
 from qa.ingest import ingest
 
@@ -43,7 +44,7 @@ def main() -> None:
         embedder.encode(passages)
         encoder = len(passages) / (time.perf_counter() - started)
         started = time.perf_counter()
-        report = ingest([base / "corpus"], base / "index", embedder)
+        report = ingest([base / "corpus"], EngineChoice(index=base / "index"), embedder)
         rate = report.passages / (time.perf_counter() - started)
         opened = []
         for _ in range(3):

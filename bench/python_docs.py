@@ -28,11 +28,12 @@ import tempfile
 from pathlib import Path
 
 from qa.chunking import ChunkSettings
+from qa.embedded import EmbeddedEngine
 from qa.embedding import DEFAULT_MODEL, Embedder
 from qa.index import Index, open_store
 from qa.ingest import index_meta, read_documents, store_documents
 from qa.lexical import LexicalSettings
-from qa.search import SearchRequest, Searcher
+from qa.search import Searcher, SearchRequest
 
 HTML = Path("/usr/share/doc/python3.11/html")
 QUESTIONS = Path(__file__).with_name("python_docs_questions.json")
@@ -54,11 +55,11 @@ def run(html: Path, flat: bool = False, section_terms: bool = True) -> dict[str,
         if flat:
             pages = (dataclasses.replace(page, headings=()) for page in pages)
         writer = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
-        report = store_documents(writer, embedder, pages)
+        report = store_documents(EmbeddedEngine(writer), embedder, pages)
         writer.close()
         lexical = LexicalSettings(section_in_every_passage=section_terms)
-        searcher = Searcher(Index(root, open_store(root), lexical), embedder)
-        store = searcher.index.store
+        searcher = Searcher(EmbeddedEngine(Index(root, open_store(root), lexical)), embedder)
+        store = searcher.engine.index.store
         stored = [store.document(doc_id) for doc_id in set(store.row_documents().values())]
         passages = [p.text for _, found in stored for p in found]
         navigation = sum(any(mark in text for mark in NAVIGATION) for text in passages)
@@ -71,7 +72,7 @@ def run(html: Path, flat: bool = False, section_terms: bool = True) -> dict[str,
             hits1 += found[:1] == [True]
             hits3 += any(found)
             answered += found[:1] == [True] and answer in normal(results[0].answer.text)
-        searcher.index.close()
+        searcher.engine.index.close()
     n = len(questions)
     return {"questions": n, "hit@1": hits1 / n, "hit@3": hits3 / n, "answer_sentence": answered / n,
             "passages": len(passages), "navigation_passages": navigation, "heading_only_passages": headings_alone,

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.quality_sweep import score, show
+from qa.engines import EngineChoice
 from qa.beir import Dataset, load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
@@ -68,7 +69,7 @@ def load(folder: Path, split: str) -> Setup:
     dataset = load_beir(folder, split)
     embedder = Embedder(DEFAULT_MODEL)
     root = eval_index_path(Path("index/eval"), folder, embedder.name, ChunkSettings())
-    index = open_eval_index(dataset, root, embedder, ChunkSettings(), progress=False)
+    index = open_eval_index(dataset, EngineChoice(index=root), embedder, ChunkSettings(), progress=False).index
     records = snapshot_passages(index)  # position i holds records[i]
     titles = {d.doc_id: d.title for d in dataset.documents}
     lexical_index = LexicalIndex.build([passage_terms(r.passage.text, titles[r.passage.doc_id]) for r in records])

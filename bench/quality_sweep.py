@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 
+from qa.engines import EngineChoice
 from qa.beir import load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
@@ -53,7 +54,7 @@ def main() -> None:
     dataset = load_beir(args.dataset, args.split)
     embedder = Embedder(DEFAULT_MODEL)
     root = eval_index_path(Path("index/eval"), args.dataset, embedder.name, ChunkSettings())
-    index = open_eval_index(dataset, root, embedder, ChunkSettings(), progress=False)
+    index = open_eval_index(dataset, EngineChoice(index=root), embedder, ChunkSettings(), progress=False).index
     records = snapshot_passages(index)  # position i holds records[i]
     row_doc = {i: r.passage.doc_id for i, r in enumerate(records)}
     titles = {d.doc_id: d.title for d in dataset.documents}

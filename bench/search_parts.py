@@ -21,6 +21,7 @@ import numpy as np
 
 from bench.speed import SQUAD, squad_workload
 from qa.chunking import ChunkSettings
+from qa.embedded import EmbeddedEngine
 from qa.embedding import Embedder
 from qa.fusion import fuse_scores
 from qa.index import Index
@@ -32,14 +33,14 @@ from qa.tokens import terms
 def build(root: Path, documents: list) -> None:
     embedder = Embedder(cache_size=0)
     index = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
-    store_documents(index, embedder, documents)
+    store_documents(EmbeddedEngine(index), embedder, documents)
     index.save()
     index.close()
 
 
 def parts(searcher: Searcher, questions: list[str]) -> dict[str, Callable[[str], object]]:
     """Each part of a hybrid search for one question, its inputs computed beforehand."""
-    snapshot = searcher.index.snapshot()
+    snapshot = searcher.engine.index.snapshot()
     depth = searcher.candidates
     words = {q: terms(q) for q in questions}
     vectors = {q: searcher.embedder.encode_questions([q]) for q in questions}
@@ -91,7 +92,7 @@ def main() -> None:
         args.index = work / "index"
         build(args.index, workload.documents)
     try:
-        searcher = Searcher.open(args.index, backend="onnx", cache_size=0)
+        searcher = Searcher.open(EmbeddedEngine.open(args.index), backend="onnx", cache_size=0)
         searcher.warm_up()
         print(f"{'part of a hybrid search':32}{'warm p50':>12}{'after encoding p50':>22}")
         for name, warm, cold in measure(searcher, workload.questions):

@@ -30,11 +30,11 @@ import numpy as np
 
 from qa.beir import load_beir
 from qa.chunking import ChunkSettings, chunk_document
+from qa.embedded import EmbeddedEngine
 from qa.embedding import Embedder
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
 from qa.search import MODES, Searcher, SearchRequest
-
 
 SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad" / "paragraphs"
 
@@ -67,7 +67,7 @@ def measure_ingest(workload: Workload, embedder: Embedder, root: Path) -> dict:
     index = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
 
     def ingest() -> None:
-        store_documents(index, embedder, workload.documents)
+        store_documents(EmbeddedEngine(index), embedder, workload.documents)
         index.save()
 
     ingest_seconds = _seconds(ingest)
@@ -86,7 +86,7 @@ def _seconds(call) -> float:
 def measure_search(workload: Workload, root: Path, backend: str) -> dict:
     """Each mode's latency, and encoding the question alone, question by question in turn."""
     started = time.perf_counter()
-    searcher = Searcher.open(root, backend=backend, cache_size=0)
+    searcher = Searcher.open(EmbeddedEngine.open(root), backend=backend, cache_size=0)
     opened = time.perf_counter() - started
     searcher.warm_up()
     timings: dict[str, list[float]] = {"encode": [], **{mode: [] for mode in MODES}}
@@ -99,7 +99,7 @@ def measure_search(workload: Workload, root: Path, backend: str) -> dict:
     encode = figures["encode"]["p50_ms"]
     for mode in MODES:
         figures[mode]["ratio_to_encode"] = figures[mode]["p50_ms"] / encode
-    searcher.index.close()
+    searcher.engine.index.close()
     return {"open_index_and_model_s": opened, "backend": searcher.embedder.backend, **figures}
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.speed import SQUAD, _free_port, _get, _wait_until_ready, squad_workload
 from qa.chunking import ChunkSettings
+from qa.embedded import EmbeddedEngine
 from qa.embedding import Embedder
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
@@ -89,7 +90,7 @@ def build_index(root: Path, documents: int) -> None:
     workload = squad_workload(SQUAD, documents, 0)
     embedder = Embedder(cache_size=0)
     index = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
-    store_documents(index, embedder, workload.documents)
+    store_documents(EmbeddedEngine(index), embedder, workload.documents)
     index.save()
     index.close()
 

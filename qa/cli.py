@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from qa.engines import EngineChoice
 from qa.errors import QAError
 from qa.settings import BY_NAME, Setting
+
+# Documents `qa list` reads at a time.
+LIST_PAGE = 1000
 
 
 class _SettingValue(click.ParamType):
@@ -44,6 +51,19 @@ def _option(name: str, *flags: str, **extra):
     )
 
 
+def _engine_options(command):
+    """The options that say where the index lives (--index, --engine, --milvus-uri,
+    --milvus-token), handed to ``command`` as one ``choice``."""
+
+    @functools.wraps(command)
+    def with_choice(*args, index: Path, engine: str, milvus_uri: str | None, milvus_token: str | None, **kwargs):
+        return command(*args, choice=EngineChoice(engine, index, milvus_uri, milvus_token), **kwargs)
+
+    for name in ("MILVUS_TOKEN", "MILVUS_URI", "ENGINE"):
+        with_choice = _option(name)(with_choice)
+    return _option("INDEX", type=click.Path(path_type=Path))(with_choice)
+
+
 @click.group()
 @click.version_option(package_name="qa")
 def cli() -> None:
@@ -52,13 +72,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_option("INDEX", type=click.Path(path_type=Path))
+@_engine_options
 @_option("MODEL")
 @_option("DEVICE")
 @click.option("--replace", is_flag=True, help="Drop every document not in PATHS instead of keeping it.")
 @click.option("--id", "doc_id", help="Store the one file given under this id instead of its path.")
-def ingest(paths: tuple[Path, ...], index: Path, model: str | None, device: str | None, replace: bool,
-           doc_id: str | None) -> None:
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Read, chunk and embed on a Ray cluster at ADDRESS (no address: start a local one). "
+                   "[env QA_RAY_ADDRESS]")
+@click.option("--ray-workers", type=click.IntRange(1), default=None,
+              help="Ray actors embedding passages (default: one per GPU, else one per 2 CPUs).")
+def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, device: str | None, replace: bool,
+           doc_id: str | None, ray_address: str | None, ray_workers: int | None) -> None:
     """Index .txt, .md, .html and .pdf files under PATHS (files or folders).
 
     A document is known by its path from the folder named (or its file name), and
@@ -67,28 +92,39 @@ def ingest(paths: tuple[Path, ...], index: Path, model: str | None, device: str 
     from qa.ingest import ingest as run_ingest
 
     progress = sys.stderr.isatty()
-    report = run_ingest(paths, index, Embedder(model or DEFAULT_MODEL, device), replace=replace, progress=progress,
-                        doc_id=doc_id, on_skip=lambda reason: click.echo(f"skipped {reason}", err=True))
+    ray_address = ray_address or os.environ.get("QA_RAY_ADDRESS") or None
+    embedder = Embedder(model or DEFAULT_MODEL, device)
+    skipped = lambda reason: click.echo(f"skipped {reason}", err=True)  # noqa: E731
+    if ray_address is not None:
+        from qa.distributed import RayPlan, ingest_on_ray
+
+        if doc_id is not None:
+            raise click.UsageError("--id names one file: ingest it without --ray")
+        plan = RayPlan(None if ray_address == "local" else ray_address, ray_workers)
+        report = ingest_on_ray(paths, choice, embedder, plan, replace=replace, progress=progress, on_skip=skipped)
+    else:
+        report = run_ingest(paths, choice, embedder, replace=replace, progress=progress, doc_id=doc_id,
+                            on_skip=skipped)
     click.echo(
         f"stored {len(report.stored)} document(s) ({len(report.unchanged)} unchanged) in {report.seconds:.1f} s; "
-        f"{index} now holds {report.documents} document(s), {report.passages} passage(s)"
+        f"{choice.describe()} now holds {report.documents} document(s), {report.passages} passage(s)"
     )
 
 
 @cli.command()
 @click.argument("doc_ids", nargs=-1, required=True)
-@_option("INDEX", type=click.Path(path_type=Path))
-def delete(doc_ids: tuple[str, ...], index: Path) -> None:
+@_engine_options
+def delete(doc_ids: tuple[str, ...], choice: EngineChoice) -> None:
     """Remove the documents DOC_IDS from the index."""
-    from qa.index import Index
+    from qa.engines import open_engine
     from qa.ingest import delete_documents
 
-    opened = Index.open(index)
+    engine = open_engine(choice)
     try:
-        deleted = delete_documents(opened, list(doc_ids))
-        opened.save()
+        deleted = delete_documents(engine, list(doc_ids))
+        engine.save()
     finally:
-        opened.close()
+        engine.close()
     for doc_id in doc_ids:
         click.echo(f"deleted {doc_id}" if doc_id in deleted else f"not found: {doc_id}", err=doc_id not in deleted)
     if len(deleted) < len(doc_ids):
@@ -96,22 +132,26 @@ def delete(doc_ids: tuple[str, ...], index: Path) -> None:
 
 
 @cli.command("list")
-@_option("INDEX", type=click.Path(path_type=Path))
+@_engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per document.")
-def list_documents(index: Path, as_json: bool) -> None:
+def list_documents(choice: EngineChoice, as_json: bool) -> None:
     """List the documents in the index: id, passages, title."""
-    from qa.index import open_store
+    from qa.engines import open_engine
+    from qa.web.documents import summary_json
 
-    store = open_store(index)
+    engine = open_engine(choice)
     try:
-        documents = store.documents()
+        for first in itertools.count(0, LIST_PAGE):
+            _, documents = engine.documents(first, LIST_PAGE)
+            for document in documents:
+                if as_json:
+                    click.echo(json.dumps(summary_json(document), ensure_ascii=False))
+                else:
+                    click.echo(f"{document.doc_id}\t{document.passages}\t{document.title}")
+            if len(documents) < LIST_PAGE:
+                break
     finally:
-        store.close()
-    for document in documents:
-        if as_json:
-            click.echo(json.dumps(document, ensure_ascii=False))
-        else:
-            click.echo(f"{document['id']}\t{document['passages']}\t{document['title']}")
+        engine.close()
 
 
 @cli.command()
@@ -123,18 +163,18 @@ def list_documents(index: Path, as_json: bool) -> None:
 @click.option("--doc-id-prefix", help="Only documents whose id begins so.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE",
               help="Only documents whose metadata KEY has VALUE; repeat a KEY for any of several values.")
-@_option("INDEX", type=click.Path(path_type=Path))
+@_engine_options
 @_option("MODEL")
 @_option("BACKEND")
 def ask(question: str, k: int, mode: str, as_json: bool, source: str | None, doc_id_prefix: str | None,
-        meta: tuple[str, ...], index: Path, model: str | None, backend: str) -> None:
+        meta: tuple[str, ...], choice: EngineChoice, model: str | None, backend: str) -> None:
     """Print the passages that best answer QUESTION, answer sentence first."""
     from qa.filters import SearchFilter
     from qa.search import SearchRequest
     from qa.service import Service
 
     request = SearchRequest.parse(question, k, mode, SearchFilter.from_query(_filter_args(source, doc_id_prefix, meta)))
-    response = Service.open(index, model, backend).search(request)
+    response = Service.open(choice, model, backend).search(request)
     if as_json:
         from qa.web.api import response_json
 
@@ -168,17 +208,18 @@ def _filter_args(source: str | None, doc_id_prefix: str | None, meta: tuple[str,
 @_option("PORT")
 @_option("WORKERS")
 @_option("THREADS")
-@_option("INDEX", type=click.Path(path_type=Path))
+@_engine_options
 @_option("MODEL")
 @_option("BACKEND")
 @_option("QUESTION_CACHE")
 @_option("LOG_QUERIES")
-def serve(host: str, port: int, workers: int, threads: int, index: Path, model: str | None, backend: str,
+def serve(host: str, port: int, workers: int, threads: int, choice: EngineChoice, model: str | None, backend: str,
           question_cache: int, log_queries: bool) -> None:
     """Serve the API and the search page: waitress, or gunicorn with --workers above 1."""
-    config = {"INDEX": str(index), "MODEL": model, "BACKEND": backend, "QUESTION_CACHE": question_cache,
-              "LOG_QUERIES": log_queries}
-    click.echo(f"serving {index} on http://{host}:{port}/ with {workers} worker(s)", err=True)
+    config = {"INDEX": str(choice.index), "ENGINE": choice.engine, "MILVUS_URI": choice.milvus_uri,
+              "MILVUS_TOKEN": choice.milvus_token, "MODEL": model, "BACKEND": backend,
+              "QUESTION_CACHE": question_cache, "LOG_QUERIES": log_queries}
+    click.echo(f"serving {choice.describe()} on http://{host}:{port}/ with {workers} worker(s)", err=True)
     if workers > 1:
         from qa.web import workers as gunicorn_workers
 
@@ -209,9 +250,16 @@ def serve(host: str, port: int, workers: int, threads: int, index: Path, model: 
 @_option("MODEL")
 @_option("BACKEND")
 @_option("DEVICE")
+@_option("ENGINE")
+@_option("MILVUS_URI")
+@_option("MILVUS_TOKEN")
 def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tuple[str, ...], depth: int,
-             cache: Path, json_path: Path | None, model: str | None, backend: str, device: str | None) -> None:
-    """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)."""
+             cache: Path, json_path: Path | None, model: str | None, backend: str, device: str | None, engine: str,
+             milvus_uri: str | None, milvus_token: str | None) -> None:
+    """Score retrieval on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/).
+
+    The corpus is indexed once per model and chunking under --cache (with --engine milvus,
+    in collections named after that folder) and reused."""
     from qa import evaluation
     from qa.beir import load_beir
     from qa.chunking import ChunkSettings
@@ -224,7 +272,8 @@ def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tup
     settings = ChunkSettings()
     root = evaluation.eval_index_path(cache, dataset_dir, embedder.name, settings)
     progress = sys.stderr.isatty()
-    searcher = Searcher(evaluation.open_eval_index(dataset, root, embedder, settings, progress), embedder)
+    choice = EngineChoice(engine, root, milvus_uri, milvus_token)
+    searcher = Searcher(evaluation.open_eval_index(dataset, choice, embedder, settings, progress), embedder)
     searcher.warm_up()
     reports = []
     for mode in modes or ("hybrid", "dense", "lexical"):
@@ -236,7 +285,8 @@ def evaluate(dataset_dir: Path, split: str, modes: tuple[str, ...], fusions: tup
             reports.append(report)
     click.echo(evaluation.format_table(dataset, reports))
     if json_path:
-        figures = {"dataset": dataset.name, "split": split, "index": str(root), "modes": [r.as_dict() for r in reports]}
+        figures = {"dataset": dataset.name, "split": split, "index": choice.describe(),
+                   "modes": [r.as_dict() for r in reports]}
         json_path.write_text(json.dumps(figures, indent=2) + "\n")
 
 

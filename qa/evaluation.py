@@ -18,6 +18,8 @@ from qa.beir import Dataset
 from qa.chunking import ChunkSettings
 from qa.database import FORMAT_VERSION, PassageRecord
 from qa.embedding import Embedder
+from qa.engine import Engine
+from qa.engines import EngineChoice, open_engine_for_writing
 from qa.fusion import Ranking
 from qa.index import Index
 from qa.ingest import index_meta, store_documents
@@ -54,13 +56,13 @@ def eval_index_path(cache: Path, folder: Path, model: str, settings: ChunkSettin
     return cache / f"{folder.resolve().name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-def open_eval_index(dataset: Dataset, root: Path, embedder: Embedder, settings: ChunkSettings,
-                    progress: bool) -> Index:
+def open_eval_index(dataset: Dataset, choice: EngineChoice, embedder: Embedder, settings: ChunkSettings,
+                    progress: bool) -> Engine:
     """The cached index of the dataset's corpus, embedding only documents it lacks."""
-    index = Index.open_for_writing(root, index_meta(embedder, settings))
-    store_documents(index, embedder, dataset.documents, replace=True, progress=progress)
-    index.save()
-    return index
+    engine = open_engine_for_writing(choice, index_meta(embedder, settings))
+    store_documents(engine, embedder, dataset.documents, replace=True, progress=progress)
+    engine.save()
+    return engine
 
 
 def snapshot_passages(index: Index) -> list[PassageRecord]:
@@ -94,7 +96,7 @@ def evaluate(searcher: Searcher, dataset: Dataset, mode: str, depth: int = 100,
     API would give it, is computed for the first result only.
     """
     started = time.perf_counter()
-    row_document = searcher.index.store.row_documents()
+    row_document = searcher.engine.passage_documents()
     ids = list(dataset.queries)
     totals: dict[str, float] = {}
     hits = judged = 0

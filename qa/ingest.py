@@ -26,8 +26,10 @@ from qa.chunking import ChunkSettings, chunk_document
 from qa.database import FORMAT_VERSION, Revision, checksum
 from qa.documents import Document, Passage
 from qa.embedding import Embedder
+from qa.engine import Engine, EngineState
+from qa.engines import EngineChoice, open_engine_for_writing
 from qa.errors import DocumentExists, InvalidInput, UnreadableFile
-from qa.index import Index, Snapshot, settings_differ
+from qa.index import settings_differ
 from qa.readers import find_files, read_document
 
 BATCH_PASSAGES = 512
@@ -43,7 +45,7 @@ LOOKUP_CHARACTERS = 4_000_000
 class IngestReport:
     """What one ingest did, and what the index holds after it."""
 
-    index: Path
+    index: str
     stored: dict[str, int] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -88,7 +90,7 @@ def read_documents(
 
 def ingest(
     paths: Iterable[Path],
-    root: Path,
+    choice: EngineChoice,
     embedder: Embedder,
     settings: ChunkSettings = ChunkSettings(),
     replace: bool = False,
@@ -96,7 +98,8 @@ def ingest(
     doc_id: str | None = None,
     on_skip: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Index the files under ``paths`` into ``root``; ``replace`` drops everything else.
+    """Index the files under ``paths`` into the index ``choice`` names; ``replace`` drops
+    everything else.
 
     Files are read, chunked, embedded and written a batch at a time, so memory does
     not grow with the corpus. ``doc_id`` names the one file ingested, instead of its
@@ -122,53 +125,59 @@ def ingest(
         first = dataclasses.replace(first, doc_id=doc_id)
     everything = itertools.chain([first], documents)
     meta = index_meta(embedder, settings)
-    index = Index.open_for_writing(root, meta, replace)
+    engine = open_engine_for_writing(choice, meta, replace)
     try:
-        if settings_differ(index.store.meta(), meta):
-            report = rebuild_documents(index, embedder, everything, meta)
+        if settings_differ(engine.meta(), meta):
+            report = rebuild_documents(engine, embedder, everything, meta)
         else:
-            report = store_documents(index, embedder, everything, replace=replace)
-        index.save()
+            report = store_documents(engine, embedder, everything, replace=replace)
+        engine.save()
     finally:
-        index.close()
+        engine.close()
     report.skipped = skipped
     report.seconds = time.perf_counter() - started
     return report
 
 
 def store_documents(
-    index: Index, embedder: Embedder, documents: Iterable[Document], replace: bool = False, progress: bool = False,
+    engine: Engine, embedder: Embedder, documents: Iterable[Document], replace: bool = False, progress: bool = False,
     create: bool = False,
 ) -> IngestReport:
-    """Upsert ``documents`` into ``index``, a batch at a time; ``replace`` deletes all others.
+    """Upsert ``documents`` into ``engine``, a batch at a time; ``replace`` deletes all others.
 
     A document identical to its stored copy is left alone. With ``create``, a document
     whose id is stored is refused (``DocumentExists``), checked again in the transaction
     that writes it, so that of two racing creates one wins."""
     started = time.perf_counter()
-    settings = ChunkSettings(**index.chunking)
-    report = IngestReport(index=index.root)
+    settings = ChunkSettings(**json.loads(engine.meta()["chunking"]))
+    report = IngestReport(index=engine.location)
     seen: set[str] = set()
     total = len(documents) if isinstance(documents, Sized) else None
     with tqdm(total=total, desc="embedding", unit="doc", disable=not progress) as bar:
-        changed = _changed(index, documents, create, report, seen, bar)
-        for revisions in _revisions(changed, embedder, settings):
-            written = index.write(revisions, create=create)
-            report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
-            report.added += [r.document.doc_id for r in revisions if r.document.doc_id not in written.replaced]
+        changed = _changed(engine, documents, create, report, seen, bar)
+        write_batches(engine, _revisions(changed, embedder, settings), report, create)
     if replace:
-        index.write(keep_only=seen)
+        engine.write(keep_only=seen)
     report.unchanged.sort()
-    return _finished(report, index.refresh(), started)
+    return _finished(report, engine.refresh(), started)
 
 
-def _changed(index: Index, documents: Iterable[Document], create: bool, report: IngestReport, seen: set[str],
+def write_batches(engine: Engine, batches: Iterable[list[Revision]], report: IngestReport,
+                  create: bool = False) -> None:
+    """Write each batch of revisions in one write, noting in ``report`` what each stored."""
+    for revisions in batches:
+        written = engine.write(revisions, create=create)
+        report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
+        report.added += [r.document.doc_id for r in revisions if r.document.doc_id not in written.replaced]
+
+
+def _changed(engine: Engine, documents: Iterable[Document], create: bool, report: IngestReport, seen: set[str],
              bar: tqdm) -> Iterator[Document]:
     """The documents that differ from their stored copies, looked up a group at a time;
     the others are listed in ``report.unchanged``."""
     for group in _groups(documents):
         sums = {d.doc_id: checksum(d) for d in group}
-        stored = index.store.checksums(sums)
+        stored = engine.checksums(sums)
         if create and stored:
             raise DocumentExists(next(iter(stored)))
         for document in group:
@@ -196,12 +205,12 @@ def _groups(documents: Iterable[Document]) -> Iterator[list[Document]]:
 
 
 def rebuild_documents(
-    index: Index, embedder: Embedder, documents: Iterable[Document], meta: dict[str, str]
+    engine: Engine, embedder: Embedder, documents: Iterable[Document], meta: dict[str, str]
 ) -> IngestReport:
-    """Make ``documents`` the whole of ``index`` with the settings ``meta`` (another
+    """Make ``documents`` the whole of ``engine`` with the settings ``meta`` (another
     model or chunking): every one is embedded again and swapped in at the end."""
     started = time.perf_counter()
-    report = IngestReport(index=index.root)
+    report = IngestReport(index=engine.location)
     settings = ChunkSettings(**json.loads(meta["chunking"]))
 
     def batches() -> Iterator[list[Revision]]:
@@ -210,18 +219,18 @@ def rebuild_documents(
             report.added += [r.document.doc_id for r in revisions]
             yield revisions
 
-    return _finished(report, index.rebuild(meta, batches()), started)
+    return _finished(report, engine.rebuild(meta, batches()), started)
 
 
-def delete_documents(index: Index, doc_ids: list[str]) -> list[str]:
-    """Remove ``doc_ids`` from ``index``; returns those it held."""
-    deleted = index.write(delete=doc_ids).deleted
-    index.refresh()
+def delete_documents(engine: Engine, doc_ids: list[str]) -> list[str]:
+    """Remove ``doc_ids`` from ``engine``; returns those it held."""
+    deleted = engine.write(delete=doc_ids).deleted
+    engine.refresh()
     return deleted
 
 
-def _finished(report: IngestReport, snapshot: Snapshot, started: float) -> IngestReport:
-    report.documents, report.passages = snapshot.documents, len(snapshot)
+def _finished(report: IngestReport, state: EngineState, started: float) -> IngestReport:
+    report.documents, report.passages = state.documents, state.passages
     report.seconds = time.perf_counter() - started
     return report
 

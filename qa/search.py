@@ -9,37 +9,24 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from qa.answer import answer_span, matched_words
 from qa.chunking import after_headings
-from qa.database import PassageRecord
 from qa.embedding import Embedder
 from qa.errors import InvalidInput
 from qa.filters import SearchFilter
-from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
-from qa.index import Index, Snapshot
-from qa.lru import LRUCache
+from qa.fusion import Fusion, Ranking
 from qa.tokens import terms
+
+if TYPE_CHECKING:
+    from qa.engine import Engine
 
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_K = 5
 MAX_K = 50
 MAX_QUERY_CHARS = 1000
 _INTEGER = re.compile(r"\s*\+?\d{1,9}\s*")
-# Up to this many passages, hybrid search fuses every passage's dense and BM25 scores
-# as whole arrays; above, the best ``candidates`` of each side, which costs what the
-# postings and the IVF lists read, not what the index holds (python -m bench.hybrid_at_scale).
-WHOLE_ARRAYS_UP_TO = 200_000
-# Passages shown again (a popular one, the next question on the same topic) are not
-# read from the store again. A row means one passage for good, so none goes stale.
-PASSAGES_CACHED = 4096
-# The positions each recent filter allows, per snapshot: a filter used again (the
-# page's source selector) is not asked of the store again until the index changes.
-FILTERS_CACHED = 64
 
 
 @dataclass(frozen=True)
@@ -138,29 +125,25 @@ def _parse_mode(mode: Any) -> str:
 
 
 class Searcher:
-    """Searches one opened index with the model it was built with.
+    """Searches one engine with the model its passages were embedded with.
 
-    Hybrid search fuses every passage's dense and BM25 scores up to
-    ``WHOLE_ARRAYS_UP_TO`` passages, and each side's best ``candidates`` above.
-    ``candidates`` is also how deep each side is ranked where a whole ranking is not
-    at hand: the dense side of an approximate (IVF) index, and both sides of RRF.
+    ``candidates`` is how deep each side of a hybrid search is ranked where a whole
+    ranking is not at hand (each engine says where that is); ``fusion`` how the two
+    sides are combined.
     """
 
     def __init__(
-        self, index: Index, embedder: Embedder, candidates: int = 200, fusion: Fusion = Fusion()
+        self, engine: Engine, embedder: Embedder, candidates: int = 200, fusion: Fusion = Fusion()
     ) -> None:
-        self.index = index
+        self.engine = engine
         self.embedder = embedder
         self.candidates = candidates
         self.fusion = fusion
-        self._passages: LRUCache[int, PassageRecord] = LRUCache(PASSAGES_CACHED)
-        self._allowed: LRUCache[tuple[str, int, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
 
     @classmethod
-    def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> Searcher:
-        """Open the index at ``root`` and load the model it was built with."""
-        index = Index.open(root, model=model)
-        return cls(index, Embedder(index.model, backend=backend, cache_size=cache_size))
+    def open(cls, engine: Engine, backend: str = "torch", cache_size: int = 1024) -> Searcher:
+        """A searcher of ``engine`` with the model it was built with, loaded here."""
+        return cls(engine, Embedder(engine.meta()["model"], backend=backend, cache_size=cache_size))
 
     def warm_up(self) -> None:
         """Run one search so the first real question does not pay the model's
@@ -174,95 +157,30 @@ class Searcher:
     def search_many(self, requests: list[SearchRequest]) -> list[SearchResponse]:
         """Responses to several questions, their embeddings computed in one batch."""
         started = time.perf_counter()
-        snapshot = self.index.snapshot()
         question_terms = [terms(r.query) for r in requests]
-        rankings = self.rank_many(requests, question_terms, snapshot)
+        rankings = self.rank_many(requests, question_terms)
         took_ms = round((time.perf_counter() - started) * 1000 / max(1, len(requests)), 2)
         return [
             SearchResponse(request.query, request.k, request.mode, request.filter, took_ms,
-                           self.results(ranking, words, snapshot))
+                           self.results(ranking, words))
             for request, ranking, words in zip(requests, rankings, question_terms)
         ]
 
-    def rank_many(
-        self, requests: list[SearchRequest], question_terms: list[list[str]], snapshot: Snapshot | None = None
-    ) -> list[Ranking]:
-        """Each request's top ``k`` passage rows with their scores; the questions that
+    def rank_many(self, requests: list[SearchRequest], question_terms: list[list[str]]) -> list[Ranking]:
+        """Each request's top ``k`` passage keys with their scores; the questions that
         need the model are embedded in one batch."""
-        snapshot = snapshot or self.index.snapshot()
-        if not len(snapshot):
-            return [[] for _ in requests]
-        vectors = iter(self.embedder.encode_questions([r.query for r in requests if r.mode != "lexical"]))
-        return [
-            self.positions(request, next(vectors) if request.mode != "lexical" else None, words, snapshot)
-            .at(snapshot.rows).pairs()
-            for request, words in zip(requests, question_terms)
-        ]
+        encoded = iter(self.embedder.encode_questions([r.query for r in requests if r.mode != "lexical"]))
+        vectors = [next(encoded) if r.mode != "lexical" else None for r in requests]
+        return self.engine.rank_many(requests, vectors, question_terms, self.fusion, self.candidates)
 
-    def positions(
-        self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str], snapshot: Snapshot
-    ) -> Scored:
-        """One question's top ``k`` snapshot positions in its mode, best first; with a
-        filter, only positions it allows are ranked, on both sides, so that none of the
-        ``k`` is lost to a passage the filter drops."""
-        allowed = self.allowed(request.filter, snapshot) if request.filter else None
-        if allowed is not None and not len(allowed):
-            return Scored.empty()
-        if request.mode == "lexical":
-            scores, positions = snapshot.lexical.search(question_terms, request.k, allowed)
-            return Scored(positions, scores)
-        if vector is None:
-            raise ValueError(f"a {request.mode} search needs the question's vector")
-        if request.mode == "dense":
-            return self._dense(snapshot, vector, request.k, allowed)
-        depth = max(self.candidates, request.k)
-        if len(snapshot) > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
-            scores, positions = snapshot.lexical.search(question_terms, depth, allowed)
-            dense_side = self._dense(snapshot, vector, depth, allowed)
-            return fuse(dense_side, Scored(positions, scores), self.fusion).top(request.k)
-        dense = snapshot.vectors.scores(vector[np.newaxis], depth, allowed)[0]
-        lexical = snapshot.lexical.scores(question_terms)
-        if allowed is None:
-            return fuse_scores(dense, lexical, self.fusion, request.k, self.candidates)
-        fused = fuse_scores(dense[allowed], lexical[allowed], self.fusion, request.k, self.candidates)
-        return Scored(allowed[fused.ids], fused.scores)
-
-    def allowed(self, search_filter: SearchFilter, snapshot: Snapshot) -> np.ndarray:
-        """The sorted snapshot positions of passages whose documents pass ``search_filter``."""
-        key = (snapshot.store_id, snapshot.generation, search_filter)
-        found = self._allowed.get(key)
-        if found is None:
-            rows = self.index.store.filtered_rows(search_filter)
-            at = np.minimum(np.searchsorted(snapshot.rows, rows), max(len(snapshot) - 1, 0))
-            found = at[snapshot.rows[at] == rows] if len(snapshot) else np.zeros(0, np.int64)
-            self._allowed.put(key, found)
-        return found
-
-    @staticmethod
-    def _dense(snapshot: Snapshot, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Scored:
-        (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], k, allowed)
-        return Scored(positions[positions >= 0], scores[positions >= 0])
-
-    def passages(self, rows: list[int]) -> dict[int, PassageRecord]:
-        """The stored passages at ``rows``, from the cache where shown before."""
-        found = {row: record for row in rows if (record := self._passages.get(row)) is not None}
-        missing = [row for row in rows if row not in found]
-        if missing:
-            for row, record in self.index.store.passages(missing).items():
-                found[row] = record
-                self._passages.put(row, record)
-        return found
-
-    def results(
-        self, ranked: Ranking, question_terms: list[str], snapshot: Snapshot | None = None
-    ) -> list[SearchResult]:
-        """The ranked rows as results, each with its answer sentence."""
-        weights = (snapshot or self.index.snapshot()).lexical.idf(question_terms)
-        records = self.passages([row for row, _ in ranked])
+    def results(self, ranked: Ranking, question_terms: list[str]) -> list[SearchResult]:
+        """The ranked passages as results, each with its answer sentence."""
+        weights = self.engine.term_weights(question_terms)
+        records = self.engine.passages([key for key, _ in ranked])
         results: list[SearchResult] = []
-        for row, score in ranked:
-            record = records.get(row)
-            if record is None:  # purged since this snapshot was taken: not a result any more
+        for key, score in ranked:
+            record = records.get(key)
+            if record is None:  # removed since it was ranked: not a result any more
                 continue
             passage = record.passage
             start, end = answer_span(passage.text, weights, after_headings(passage.text, record.title,

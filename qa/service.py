@@ -4,22 +4,12 @@ writes, and how the index is doing. Nothing above this reaches into the store.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from qa.documents import Document, Passage
+from qa.engine import DocumentSummary
+from qa.engines import EngineChoice, open_engine
 from qa.ingest import delete_documents, store_documents
 from qa.search import Searcher, SearchRequest, SearchResponse
-
-
-@dataclass(frozen=True)
-class DocumentSummary:
-    """A stored document without its text."""
-
-    doc_id: str
-    title: str
-    source: str
-    metadata: dict
-    passages: int
 
 
 @dataclass(frozen=True)
@@ -46,16 +36,16 @@ class Status:
 
 
 class Service:
-    """Searches and document operations on one index, through its ``Searcher``."""
+    """Searches and document operations on one index, whichever engine holds it."""
 
     def __init__(self, searcher: Searcher) -> None:
         self._searcher = searcher
-        # The sources last listed, with the snapshot and limit they were listed for.
-        self._sources: tuple[tuple[str, int, int], list[str]] | None = None
+        self._engine = searcher.engine
 
     @classmethod
-    def open(cls, root: Path, model: str | None = None, backend: str = "torch", cache_size: int = 1024) -> Service:
-        return cls(Searcher.open(root, model, backend, cache_size))
+    def open(cls, choice: EngineChoice, model: str | None = None, backend: str = "torch",
+             cache_size: int = 1024) -> Service:
+        return cls(Searcher.open(open_engine(choice, model), backend, cache_size))
 
     def search(self, request: SearchRequest) -> SearchResponse:
         return self._searcher.search(request)
@@ -65,33 +55,23 @@ class Service:
 
     def document(self, doc_id: str) -> tuple[Document, list[Passage]] | None:
         """A stored document and its passages, or None."""
-        return self._searcher.index.store.document(doc_id)
+        return self._engine.document(doc_id)
 
     def documents(self, offset: int, limit: int) -> tuple[int, list[DocumentSummary]]:
         """How many documents are stored, and a page of them in id order."""
-        store = self._searcher.index.store
-        total, _ = store.counts()
-        return total, [DocumentSummary(d["id"], d["title"], d["source"], d["metadata"], d["passages"])
-                       for d in store.documents(offset, limit)]
+        return self._engine.documents(offset, limit)
 
     def sources(self, limit: int) -> list[str]:
-        """The distinct sources of stored documents, in order, at most ``limit``; asked of
-        the store again only once the index has changed (the page lists them each time)."""
-        snapshot = self._searcher.index.snapshot()
-        key = (snapshot.store_id, snapshot.generation, limit)
-        listed = self._sources
-        if listed is None or listed[0] != key:
-            listed = self._sources = (key, self._searcher.index.store.sources(limit))
-        return listed[1]
+        """The distinct sources of stored documents, in order, at most ``limit``."""
+        return self._engine.sources(limit)
 
     def store(self, document: Document, create: bool = False) -> Stored:
         """Add or replace ``document`` (with ``create``, refuse a stored id: ``DocumentExists``);
         searches see it when this returns."""
-        index = self._searcher.index
-        report = store_documents(index, self._searcher.embedder, [document], create=create)
+        report = store_documents(self._engine, self._searcher.embedder, [document], create=create)
         unchanged = document.doc_id in report.unchanged
         if unchanged:
-            stored = index.store.document(document.doc_id)
+            stored = self._engine.document(document.doc_id)
             passages = len(stored[1]) if stored else 0
         else:
             passages = report.stored[document.doc_id]
@@ -99,19 +79,18 @@ class Service:
 
     def delete(self, doc_id: str) -> bool:
         """Remove a document; whether it was stored. Searches no longer see it when this returns."""
-        return bool(delete_documents(self._searcher.index, [doc_id]))
+        return bool(delete_documents(self._engine, [doc_id]))
 
     def status(self) -> Status:
-        """The snapshot searches use now, and the model and backend serving it."""
-        index = self._searcher.index
-        snapshot = index.snapshot()
-        return Status(snapshot.documents, len(snapshot), snapshot.generation, index.model,
-                      self._searcher.embedder.backend, str(index.root))
+        """What searches see now, and the model and backend serving it."""
+        state = self._engine.state()
+        return Status(state.documents, state.passages, state.generation, self._engine.meta()["model"],
+                      self._searcher.embedder.backend, self._engine.location)
 
     def check(self) -> None:
-        """Raise unless the store can be read now and still fits the loaded model."""
-        self._searcher.index.check()
+        """Raise unless the index can be read now and still fits the loaded model."""
+        self._engine.check()
 
     def save_every(self, seconds: float) -> None:
-        """Save the derived indexes unless they were saved less than ``seconds`` ago."""
-        self._searcher.index.save_every(seconds)
+        """Save what makes the next start quick unless it was saved less than ``seconds`` ago."""
+        self._engine.save_every(seconds)

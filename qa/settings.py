@@ -15,6 +15,7 @@ from typing import Any
 from qa.errors import QAError
 
 BACKENDS = ("onnx", "torch")
+ENGINES = ("embedded", "milvus")
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 
@@ -80,7 +81,13 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("INDEX", "index/default", "Index directory to build and to serve."),
+    Setting("INDEX", "index/default", "Index directory to build and to serve; its name names the Milvus collections."),
+    Setting("ENGINE", "embedded", "Where the index lives: embedded (SQLite, FAISS and BM25 in the index directory) "
+            "or milvus (a Milvus server, or Milvus Lite in one file; pip install 'qa[milvus]').", "choice",
+            choices=ENGINES),
+    Setting("MILVUS_URI", None, "Milvus address, as pymilvus takes it: a path ending in .db is Milvus Lite, "
+            "http://host:19530 a server; default: milvus.db in the index directory."),
+    Setting("MILVUS_TOKEN", None, "Token for a Milvus server that requires one (user:password or an API key)."),
     Setting("MODEL", None, "Embedding model: a sentence-transformers name or path. "
             "Ingest defaults to the bundled all-MiniLM-L6-v2; search uses the index's own model."),
     Setting("BACKEND", "onnx", "How questions are encoded: onnx (ONNX Runtime, exported once from the model "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,12 +13,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.stand_in import build_static_model
+from qa.embedded import EmbeddedEngine
 from qa.embedding import DEFAULT_MODEL, Embedder, model_location
+from qa.engine import Engine
+from qa.engines import EngineChoice, open_engine
 from qa.ingest import ingest
 from qa.search import Searcher
 from qa.web import create_app
@@ -69,15 +74,50 @@ def static_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory, embedder) -> Path:
     root = tmp_path_factory.mktemp("index") / "seeds"
-    ingest([SEEDS], root, embedder)
+    ingest([SEEDS], EngineChoice(index=root), embedder)
     return root
 
 
-@pytest.fixture(scope="session")
-def searcher(seed_index, embedder) -> Searcher:
-    from qa.index import Index
+# The engines the API, document API, page and CLI tests run against.
+ENGINES = ("embedded", "milvus")
 
-    return Searcher(Index.open(seed_index), embedder)
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine_kind(request) -> str:
+    return request.param
+
+
+def seeded(root: Path, kind: str, embedder: Embedder, seed_index: Path) -> EngineChoice:
+    """An index of seeds/ at ``root`` in the engine ``kind``: the embedded one copied from
+    ``seed_index``, a Milvus Lite one ingested."""
+    choice = EngineChoice(kind, root)
+    if kind == "embedded":
+        shutil.copytree(seed_index, root)
+    else:
+        ingest([SEEDS], choice, embedder)
+    return choice
+
+
+@pytest.fixture(scope="session")
+def seed_engine(engine_kind, seed_index, tmp_path_factory, embedder) -> Iterator[Engine]:
+    """The seed index, open, in each engine in turn."""
+    if engine_kind == "embedded":
+        engine: Engine = EmbeddedEngine.open(seed_index)
+    else:
+        engine = open_engine(seeded(tmp_path_factory.mktemp("milvus") / "seeds", engine_kind, embedder, seed_index))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def searcher(seed_engine, embedder) -> Searcher:
+    return Searcher(seed_engine, embedder)
+
+
+@pytest.fixture(scope="session")
+def embedded_searcher(seed_index, embedder) -> Searcher:
+    """The seed index in the embedded engine only, for tests of its own parts."""
+    return Searcher(EmbeddedEngine.open(seed_index), embedder)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def test_result_fields_and_offsets_hold(client, searcher):
     body = client.get("/api/search", query_string={"q": WAGNER, "k": 3}).get_json()
     assert list(body) == ["query", "k", "mode", "took_ms", "results"]
     assert len(body["results"]) == 3
-    ((document, _),) = [searcher.index.store.document(d["id"]) for d in searcher.index.store.documents()]
+    ((document, _),) = [searcher.engine.document(d.doc_id) for d in searcher.engine.documents(0, 10)[1]]
     for result in body["results"]:
         assert set(result) == {"rank", "score", "passage_id", "doc_id", "title", "source", "section", "page",
                                "text", "start", "end", "answer", "matches"}
@@ -48,21 +48,20 @@ def test_post_takes_the_same_fields(client):
     assert "December 2021" in body["results"][0]["answer"]["text"]
 
 
-def test_passages_shown_again_are_not_read_from_the_store_again(searcher, monkeypatch):
-    from qa.search import SearchRequest
-
+def test_passages_shown_again_are_not_read_from_the_store_again(embedded_searcher, monkeypatch):
+    searcher = embedded_searcher
     request = SearchRequest("when did Wagner arrive in Mali?", 3)
     first = searcher.search(request).results
     reads = []
-    read = searcher.index.store.passages
-    monkeypatch.setattr(searcher.index.store, "passages", lambda rows: reads.append(list(rows)) or read(rows))
+    read = searcher.engine.index.store.passages
+    monkeypatch.setattr(searcher.engine.index.store, "passages", lambda rows: reads.append(list(rows)) or read(rows))
     assert searcher.search(request).results == first
     assert reads == []
 
 
 def test_k_larger_than_the_index_returns_what_there_is(client, searcher):
     body = client.get("/api/search", query_string={"q": WAGNER, "k": 50}).get_json()
-    assert len(body["results"]) == len(searcher.index.snapshot())
+    assert len(body["results"]) == searcher.engine.state().passages
 
 
 def test_health(client):
@@ -152,15 +151,15 @@ def test_the_question_is_trimmed_and_unicode_is_fine(client):
     assert body["query"] == "Wagner 🇲🇱 Mali ?" and body["results"]
 
 
-def test_a_large_index_fuses_each_sides_candidates_with_the_same_answers(searcher, monkeypatch):
-    """Above qa.search.WHOLE_ARRAYS_UP_TO passages hybrid fuses each side's best
+def test_a_large_index_fuses_each_sides_candidates_with_the_same_answers(embedded_searcher, monkeypatch):
+    """Above qa.embedded.WHOLE_ARRAYS_UP_TO passages hybrid fuses each side's best
     candidates; where they hold every passage, the ranking is the whole-array one."""
-    import qa.search
+    import qa.embedded
 
     questions = [WAGNER, "Who killed Prigozhin?", "What will the Africa Corps do in Mali?", "Telegram statement"]
-    whole = [searcher.search(SearchRequest.parse(q, 7)) for q in questions]
-    monkeypatch.setattr(qa.search, "WHOLE_ARRAYS_UP_TO", 0)
-    fused = [searcher.search(SearchRequest.parse(q, 7)) for q in questions]
+    whole = [embedded_searcher.search(SearchRequest.parse(q, 7)) for q in questions]
+    monkeypatch.setattr(qa.embedded, "WHOLE_ARRAYS_UP_TO", 0)
+    fused = [embedded_searcher.search(SearchRequest.parse(q, 7)) for q in questions]
     for before, after in zip(whole, fused):
         assert [r.passage_id for r in after.results] == [r.passage_id for r in before.results]
         assert [r.score for r in after.results] == pytest.approx([r.score for r in before.results], abs=1e-5)

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import SEEDS
 
 
@@ -14,7 +15,14 @@ def qa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
-def test_ingest_then_ask(tmp_path):
+@pytest.fixture
+def engine(engine_kind, monkeypatch):
+    """Every `qa` run in a test using this fixture works on the engine ``engine_kind``."""
+    monkeypatch.setenv("QA_ENGINE", engine_kind)
+    return engine_kind
+
+
+def test_ingest_then_ask(tmp_path, engine):
     index = tmp_path / "index"
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"not a pdf")
@@ -30,9 +38,9 @@ def test_ingest_then_ask(tmp_path):
     assert as_json["k"] == 5 and "December 2021" in as_json["results"][0]["text"]
 
 
-def test_errors_are_messages_not_tracebacks(tmp_path):
+def test_errors_are_messages_not_tracebacks(tmp_path, engine):
     missing = qa("ask", "anything", "--index", str(tmp_path / "none"))
-    assert missing.returncode == 1 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 1 and "no index" in missing.stderr and "Traceback" not in missing.stderr
 
     empty = qa("ask", " ", "--index", str(tmp_path / "none"))
     assert empty.returncode == 1 and "is empty" in empty.stderr
@@ -42,7 +50,7 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     assert not (tmp_path / "index").exists()
 
 
-def test_list_ingest_with_an_id_and_delete(tmp_path):
+def test_list_ingest_with_an_id_and_delete(tmp_path, engine):
     index = tmp_path / "index"
     note = tmp_path / "note.txt"
     note.write_text("The Aletsch Glacier is the largest glacier in the Alps.")
@@ -61,7 +69,7 @@ def test_list_ingest_with_an_id_and_delete(tmp_path):
     assert qa("list", "--index", str(index)).stdout.count("\n") == 2
 
 
-def test_an_ingest_with_nothing_readable_names_every_file_and_why(tmp_path):
+def test_an_ingest_with_nothing_readable_names_every_file_and_why(tmp_path, engine):
     missing = qa("ingest", str(tmp_path / "no" / "such" / "path"), "--index", str(tmp_path / "index"))
     assert missing.returncode == 1
     assert f"{tmp_path / 'no' / 'such' / 'path'}: no such file or folder" in missing.stderr

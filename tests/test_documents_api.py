@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-import shutil
+from collections.abc import Iterator
 
 import pytest
+from conftest import minimal_pdf, seeded
 
-from qa.index import Index
+from qa.engine import Engine
+from qa.engines import open_engine
 from qa.search import Searcher
 from qa.web import create_app
-
-from conftest import minimal_pdf
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -22,9 +22,11 @@ VOLCANO = {"id": "notes/volcano", "title": "Etna", "source": "field notes",
 
 
 @pytest.fixture
-def index(seed_index, tmp_path) -> Index:
-    shutil.copytree(seed_index, tmp_path / "index")
-    return Index.open(tmp_path / "index")
+def index(engine_kind, seed_index, tmp_path, embedder) -> Iterator[Engine]:
+    """A copy of the seed index, in each engine in turn."""
+    engine = open_engine(seeded(tmp_path / "index", engine_kind, embedder, seed_index))
+    yield engine
+    engine.close()
 
 
 def make_client(index, embedder, **config):

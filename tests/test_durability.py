@@ -19,14 +19,14 @@ import threading
 import time
 from pathlib import Path
 
+from conftest import build_static_model, http, start_server
 
 from qa.chunking import ChunkSettings, chunk_document
+from qa.embedded import EmbeddedEngine
 from qa.index import DATABASE, DERIVED, SNAPSHOT, Index, Snapshot
 from qa.lexical import LexicalSettings
 from qa.search import Searcher, SearchRequest
 from qa.web import create_app
-
-from conftest import build_static_model, http, start_server
 
 ROUNDS = 10
 TOKEN = "durable"
@@ -160,7 +160,7 @@ def _put_quietly(url: str, text: str) -> None:
 def test_searches_racing_writes_see_whole_states_and_final_counts_are_exact(seed_index, tmp_path, embedder):
     shutil.copytree(seed_index, tmp_path / "index")
     index = Index.open(tmp_path / "index")
-    app = create_app({"TESTING": True, "API_TOKEN": TOKEN}, searcher=Searcher(index, embedder))
+    app = create_app({"TESTING": True, "API_TOKEN": TOKEN}, searcher=Searcher(EmbeddedEngine(index), embedder))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     deleted_at: dict[str, float] = {}
     replaced_at: dict[str, float] = {}
@@ -258,7 +258,7 @@ def test_kill_9_during_a_rebuild_with_another_model_keeps_the_old_index_whole(tm
 def assert_searchable(root: Path, embedder, texts: dict[str, set[str]]) -> None:
     """Every document of ``texts`` is whole in the index at ``root`` and found by a search."""
     assert assert_whole(root, embedder, texts, required=set(texts)) == set(texts)
-    searcher = Searcher(Index.open(root), embedder)
+    searcher = Searcher(EmbeddedEngine(Index.open(root)), embedder)
     results = searcher.search(SearchRequest.parse("River3A floods its valley", 3, "hybrid")).results
     assert results and results[0].doc_id == "rivers/river03.txt"
 

@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from qa import search as search_module
+from qa import embedded as search_module
 from qa import vector_store
 from qa.chunking import ChunkSettings
 from qa.documents import Document
+from qa.embedded import EmbeddedEngine
 from qa.errors import InvalidInput
 from qa.filters import SearchFilter
 from qa.index import Index
@@ -42,8 +43,8 @@ def filtered(tmp_path_factory, embedder):
     """The real model, so that every rock ranks below every bee on the dense side too."""
     root = tmp_path_factory.mktemp("filtered") / "index"
     index = Index.open_for_writing(root, index_meta(embedder, ChunkSettings()))
-    store_documents(index, embedder, documents())
-    return Searcher(index, embedder)
+    store_documents(EmbeddedEngine(index), embedder, documents())
+    return Searcher(EmbeddedEngine(index), embedder)
 
 
 def doc_ids(searcher: Searcher, question: str, mode: str, search_filter: SearchFilter | None, k: int = 5) -> list[str]:
@@ -140,7 +141,7 @@ def test_the_page_offers_the_sources_and_keeps_the_one_chosen(filtered):
 
 
 def test_qa_ask_filters(filtered):
-    run = [sys.executable, "-m", "qa", "ask", "honey bees", "--index", str(filtered.index.root), "--json", "-k", "10"]
+    run = [sys.executable, "-m", "qa", "ask", "honey bees", "--index", str(filtered.engine.index.root), "--json", "-k", "10"]
     done = subprocess.run([*run, "--doc-id-prefix", "rocks/", "--meta", "year=2021", "--meta", "tags=minerals"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import minimal_pdf
 
-from qa.errors import IndexUnavailable, InvalidInput, UnreadableFile
 from qa.database import DocumentStore
+from qa.embedded import EmbeddedEngine
+from qa.engines import EngineChoice
+from qa.errors import IndexUnavailable, InvalidInput, UnreadableFile
 from qa.index import DATABASE, DERIVED, Index
 from qa.ingest import ingest
 from qa.search import Searcher, SearchRequest
 from qa.tokens import terms
-
-from conftest import minimal_pdf
 
 
 def stored(index: Index) -> dict:
@@ -46,7 +47,7 @@ def corpus(tmp_path) -> Path:
 
 
 def test_every_format_is_indexed_and_a_broken_file_is_skipped_by_name(corpus, tmp_path, embedder):
-    report = ingest([corpus], tmp_path / "index", embedder)
+    report = ingest([corpus], EngineChoice(index=tmp_path / "index"), embedder)
     assert sorted(report.stored) == ["docs/bees.md", "docs/glaciers.pdf", "docs/sub/page.html", "docs/volcano.txt"]
     assert len(report.skipped) == 1 and "broken.pdf" in report.skipped[0]
 
@@ -59,7 +60,7 @@ def test_every_format_is_indexed_and_a_broken_file_is_skipped_by_name(corpus, tm
     html = documents["docs/sub/page.html"].text
     assert "Tower of Hercules" in html and "xyzzy" not in html and "color" not in html
 
-    searcher = Searcher(index, embedder)
+    searcher = Searcher(EmbeddedEngine(index), embedder)
     top = searcher.search(SearchRequest.parse("which is the biggest glacier in the Alps?", 1, "dense"))
     assert top.results[0].doc_id == "docs/glaciers.pdf"
     assert searcher.search(SearchRequest.parse("xyzzy", 5, "lexical")).results == []
@@ -74,30 +75,30 @@ def test_seed_document_has_its_title_and_source(seed_index):
 
 def test_ingest_again_replaces_a_document_and_keeps_the_others(corpus, tmp_path, embedder):
     root = tmp_path / "index"
-    ingest([corpus], root, embedder)
+    ingest([corpus], EngineChoice(index=root), embedder)
     (corpus / "volcano.txt").write_text("Stromboli has erupted almost continuously for two thousand years.\n")
-    report = ingest([corpus / "volcano.txt"], root, embedder)
+    report = ingest([corpus / "volcano.txt"], EngineChoice(index=root), embedder)
     assert report.documents == 5  # four from the folder, plus the file known by its own name
     index = Index.open(root)
     texts = {doc_id: d.text for doc_id, d in stored(index).items()}
     assert "Stromboli" in texts["volcano.txt"] and "Etna" in texts["docs/volcano.txt"]
     # carried-over vectors still belong to their passages
-    etna = Searcher(index, embedder).search(SearchRequest.parse("ash cloud over Sicily", 1, "dense"))
+    etna = Searcher(EmbeddedEngine(index), embedder).search(SearchRequest.parse("ash cloud over Sicily", 1, "dense"))
     assert etna.results[0].doc_id == "docs/volcano.txt"
 
-    ingest([corpus], root, embedder, replace=True)
+    ingest([corpus], EngineChoice(index=root), embedder, replace=True)
     replaced = Index.open(root)
     assert "volcano.txt" not in stored(replaced)
-    stromboli = Searcher(replaced, embedder).search(SearchRequest.parse("Stromboli", 5, "lexical"))
+    stromboli = Searcher(EmbeddedEngine(replaced), embedder).search(SearchRequest.parse("Stromboli", 5, "lexical"))
     assert [r.doc_id for r in stromboli.results] == ["docs/volcano.txt"]
 
 
 def test_nothing_readable_is_an_error_and_changes_nothing(corpus, tmp_path, embedder):
     root = tmp_path / "index"
-    ingest([corpus], root, embedder)
+    ingest([corpus], EngineChoice(index=root), embedder)
     before = DocumentStore(root / DATABASE).generation()
     with pytest.raises(InvalidInput):
-        ingest([corpus / "broken.pdf", tmp_path / "missing"], root, embedder)
+        ingest([corpus / "broken.pdf", tmp_path / "missing"], EngineChoice(index=root), embedder)
     assert DocumentStore(root / DATABASE).generation() == before
 
 
@@ -117,11 +118,11 @@ class _FailingEmbedder:
 
 def test_a_failed_ingest_leaves_the_previous_index_whole(corpus, tmp_path, embedder):
     root = tmp_path / "index"
-    ingest([corpus], root, embedder)
+    ingest([corpus], EngineChoice(index=root), embedder)
     before = Index.open(root)
     with pytest.raises(RuntimeError):
         (corpus / "bees.md").write_text("# Honey bees\n\nA queen bee can live for five years.\n")
-        ingest([corpus], root, _FailingEmbedder(embedder), replace=True)
+        ingest([corpus], EngineChoice(index=root), _FailingEmbedder(embedder), replace=True)
     after = Index.open(root)
     assert after.snapshot().generation == before.snapshot().generation
     assert stored(after) == stored(before)
@@ -181,8 +182,8 @@ def test_damaged_derived_files_are_rebuilt_from_the_store(seed_index, tmp_path, 
     (derived,) = (copy / DERIVED).iterdir()
     (derived / "vectors.faiss").write_bytes(b"garbage")
     (derived / "lexical-counts.npy").unlink()
-    searcher = Searcher(Index.open(copy), embedder)
-    assert len(searcher.index.snapshot()) == 7
+    searcher = Searcher(EmbeddedEngine(Index.open(copy)), embedder)
+    assert len(searcher.engine.index.snapshot()) == 7
     top = searcher.search(SearchRequest.parse("when did Wagner arrive in Mali?", 1, "hybrid"))
     assert "December 2021" in top.results[0].answer.text
 
@@ -199,7 +200,7 @@ def test_an_index_whose_first_ingest_died_before_writing_takes_the_next_ingest(c
     DocumentStore(root / DATABASE).close()  # the schema exists, nothing else
     with pytest.raises(IndexUnavailable, match="first ingest did not finish"):
         Index.open(root)
-    assert ingest([corpus], root, embedder).documents == 4
+    assert ingest([corpus], EngineChoice(index=root), embedder).documents == 4
 
 
 def test_a_write_from_elsewhere_is_seen_without_asking_the_store_at_every_search(seed_index, tmp_path, embedder):
@@ -215,7 +216,7 @@ def test_a_write_from_elsewhere_is_seen_without_asking_the_store_at_every_search
     assert len(asked) <= 2  # one look per CHECK_EVERY_SECONDS, not one per search
 
     (tmp_path / "new.md").write_text("# Timbuktu\n\nTimbuktu lies near the Niger river in Mali.\n")
-    ingest([tmp_path / "new.md"], copy, embedder)  # its own opening of the index, as another process
+    ingest([tmp_path / "new.md"], EngineChoice(index=copy), embedder)  # its own opening of the index, as another process
     deadline = time.monotonic() + 30
     while reader.snapshot().generation == before and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -226,16 +227,16 @@ def test_a_write_from_elsewhere_is_seen_without_asking_the_store_at_every_search
 
 def test_a_rebuild_with_another_model_that_fails_leaves_the_old_index_whole(corpus, tmp_path, embedder, monkeypatch):
     root = tmp_path / "index"
-    ingest([corpus], root, embedder)
+    ingest([corpus], EngineChoice(index=root), embedder)
     before = Index.open(root)
     monkeypatch.setattr("qa.ingest.BATCH_PASSAGES", 1)  # a batch per document: some are staged before it fails
     with pytest.raises(RuntimeError):
-        ingest([corpus], root, _FailingEmbedder(embedder, name="other-model", after=2), replace=True)
+        ingest([corpus], EngineChoice(index=root), _FailingEmbedder(embedder, name="other-model", after=2), replace=True)
     after = Index.open(root)
     assert after.model == embedder.name and after.snapshot().generation == before.snapshot().generation
     assert stored(after) == stored(before)
     assert after.store.counts() == (4, len(after.snapshot()))
-    top = Searcher(after, embedder).search(SearchRequest.parse("which is the biggest glacier in the Alps?", 1))
+    top = Searcher(EmbeddedEngine(after), embedder).search(SearchRequest.parse("which is the biggest glacier in the Alps?", 1))
     assert top.results[0].doc_id == "docs/glaciers.pdf"
 
 
@@ -244,7 +245,7 @@ def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_pa
     from qa.embedding import Embedder
 
     root = tmp_path / "index"
-    ingest([corpus], root, embedder)
+    ingest([corpus], EngineChoice(index=root), embedder)
     reader = Index.open(root)
     seen = []
     other = Embedder(str(static_model))
@@ -256,7 +257,7 @@ def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_pa
 
     monkeypatch.setattr(other, "encode", encode_and_look)
     monkeypatch.setattr("qa.ingest.BATCH_PASSAGES", 1)
-    report = ingest([corpus], root, other, replace=True)
+    report = ingest([corpus], EngineChoice(index=root), other, replace=True)
     assert len(seen) == 4 and set(seen) == {(4, embedder.name, (4, 4))}
     assert report.documents == 4 and Index.open(root).model == str(static_model)
 
@@ -277,7 +278,7 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
     monkeypatch.setattr(Index, "write", lambda self, *a, **k: at_writes.append(len(read)) or real_write(self, *a, **k))
     monkeypatch.setattr(qa.ingest, "BATCH_PASSAGES", 8)
     monkeypatch.setattr(qa.ingest, "LOOKUP_DOCUMENTS", 8)
-    report = ingest([corpus], tmp_path / "index", embedder)
+    report = ingest([corpus], EngineChoice(index=tmp_path / "index"), embedder)
     assert report.documents == 100 and len(read) == 100
     assert at_writes[0] <= 8 * (qa.ingest.PREPARED_AHEAD + 3) and len(at_writes) >= 12
 
@@ -285,9 +286,9 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
 def test_a_snapshot_reads_new_passages_a_few_at_a_time_to_the_same_index(corpus, tmp_path, embedder, monkeypatch):
     import qa.index
 
-    whole = ingest([corpus], tmp_path / "whole", embedder)
+    whole = ingest([corpus], EngineChoice(index=tmp_path / "whole"), embedder)
     monkeypatch.setattr(qa.index, "READ_ROWS", 2)
-    bit_by_bit = ingest([corpus], tmp_path / "bits", embedder)
+    bit_by_bit = ingest([corpus], EngineChoice(index=tmp_path / "bits"), embedder)
     assert (bit_by_bit.documents, bit_by_bit.passages) == (whole.documents, whole.passages)
     one, other = Index.open(tmp_path / "whole").snapshot(), Index.open(tmp_path / "bits").snapshot()
     np.testing.assert_array_equal(one.rows, other.rows)

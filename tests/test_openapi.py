@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
+from conftest import start_server
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
+from qa.embedded import EmbeddedEngine
 from qa.index import Index
 from qa.search import Searcher
 from qa.web import create_app
-
-from conftest import start_server
 
 TOKEN = "openapi-test-token"
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
@@ -63,7 +63,7 @@ def test_every_operation_lists_its_errors(client):
 def writable_app(seed_index, embedder, tmp_path_factory):
     root = tmp_path_factory.mktemp("openapi") / "index"
     shutil.copytree(seed_index, root)
-    return create_app({"TESTING": True, "API_TOKEN": TOKEN}, searcher=Searcher(Index.open(root), embedder))
+    return create_app({"TESTING": True, "API_TOKEN": TOKEN}, searcher=Searcher(EmbeddedEngine(Index.open(root)), embedder))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import click
 import pytest
-
 from conftest import REPO, http, start_server
 
 from qa.cli import cli
@@ -33,15 +32,15 @@ def test_ready_says_what_is_loaded(client, searcher):
     response = client.get("/api/ready")
     assert response.status_code == 200
     body = response.get_json()
-    assert body["ready"] is True and body["model"] == searcher.index.model
-    assert body["passages"] == len(searcher.index.snapshot())
+    assert body["ready"] is True and body["model"] == searcher.engine.meta()["model"]
+    assert body["passages"] == searcher.engine.state().passages
 
 
 def test_ready_is_503_when_the_store_cannot_be_read(client, searcher, monkeypatch):
     def unreadable():
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(searcher.index, "snapshot", unreadable)
+    monkeypatch.setattr(searcher.engine, "state", unreadable)
     response = client.get("/api/ready")
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "not_ready"
@@ -69,8 +68,8 @@ def test_metrics_count_requests_by_route_and_status_and_time_searches_by_mode(cl
     assert metric(client, 'qa_http_request_seconds_count{method="GET",route="/api/search",status="200"}') >= 1
     response = client.get("/metrics")
     assert response.content_type.startswith("text/plain")
-    assert metric(client, "qa_index_passages ") == len(searcher.index.snapshot())
-    assert metric(client, "qa_index_documents ") == searcher.index.snapshot().documents
+    assert metric(client, "qa_index_passages ") == searcher.engine.state().passages
+    assert metric(client, "qa_index_documents ") == searcher.engine.state().documents
 
 
 @pytest.mark.parametrize("log_queries", [False, True])

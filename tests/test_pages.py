@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from qa.embedded import EmbeddedEngine
+from qa.engines import EngineChoice
 from qa.index import Index
 from qa.ingest import ingest
 from qa.search import Searcher
@@ -44,7 +46,7 @@ def test_a_result_links_to_its_passage_in_the_whole_document(client, searcher):
     chosen = document_html[document_html.index('<mark id="chosen"') : document_html.index("</mark>")]
     assert "December 2021" in chosen
     assert "Back to the results" in document_html
-    ((document, passages),) = [searcher.index.store.document(d["id"]) for d in searcher.index.store.documents()]
+    ((document, passages),) = [searcher.engine.document(d.doc_id) for d in searcher.engine.documents(0, 10)[1]]
     last_words = document.text.strip().split()[-1]
     assert last_words in document_html  # the whole document, not just the passage
 
@@ -69,8 +71,8 @@ def hostile_client(tmp_path_factory, embedder):
         "A passage that mentions <script>alert(1)</script> inside its text, and an ampersand & a quote \".\n"
     )
     root = folder / "index"
-    ingest([folder / "xss.txt"], root, embedder)
-    app = create_app({"TESTING": True}, searcher=Searcher(Index.open(root), embedder))
+    ingest([folder / "xss.txt"], EngineChoice(index=root), embedder)
+    app = create_app({"TESTING": True}, searcher=Searcher(EmbeddedEngine(Index.open(root)), embedder))
     return app.test_client()
 
 

@@ -13,7 +13,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-
 from conftest import SEEDS, http, start_server
 
 
@@ -140,6 +139,7 @@ def test_a_server_follows_an_index_rebuilt_with_the_same_model(seed_index, tmp_p
     """Another process rebuilds the store with other chunking but the same model: the
     server serves the rebuilt contents without a restart."""
     from qa.chunking import ChunkSettings
+    from qa.engines import EngineChoice
     from qa.ingest import ingest
 
     root = tmp_path / "index"
@@ -147,7 +147,7 @@ def test_a_server_follows_an_index_rebuilt_with_the_same_model(seed_index, tmp_p
     process, base = start_server(root)
     try:
         before = http(f"{base}/api/health")[1]["passages"]
-        report = ingest([SEEDS], root, embedder, ChunkSettings(max_words=60), replace=True)
+        report = ingest([SEEDS], EngineChoice(index=root), embedder, ChunkSettings(max_words=60), replace=True)
         assert report.passages != before
         assert _eventually(lambda: http(f"{base}/api/health")[1]["passages"] == report.passages)
         query = urllib.parse.urlencode({"q": "when did Wagner arrive in Mali?", "k": 1})

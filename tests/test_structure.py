@@ -10,6 +10,8 @@ from conftest import paged_pdf
 
 from qa.chunking import ChunkSettings, chunk_document
 from qa.documents import Document
+from qa.embedded import EmbeddedEngine
+from qa.engines import EngineChoice
 from qa.ingest import ingest
 from qa.readers import parse_document
 from qa.search import Searcher, SearchRequest
@@ -160,9 +162,9 @@ def test_search_results_carry_section_and_page_and_bm25_counts_the_section(tmp_p
     (folder / "report.pdf").write_bytes(paged_pdf([["Cover page."], ["Varroa mites weaken colonies in spring."]]))
     (folder / "manual.docx").write_bytes(docx_bytes())
     (folder / "honey.rst").write_text("Honey\n=====\n\nAbout honey.\n\nHarvest\n-------\n\nIn late summer, spin the frames.\n")
-    report = ingest([folder], tmp_path / "index", embedder)
+    report = ingest([folder], EngineChoice(index=tmp_path / "index"), embedder)
     assert sorted(report.stored) == ["docs/bees.md", "docs/honey.rst", "docs/manual.docx", "docs/report.pdf"]
-    searcher = Searcher.open(tmp_path / "index")
+    searcher = Searcher.open(EmbeddedEngine.open(tmp_path / "index"))
     for question, section in (("when do I spin the frames?", "Honey > Harvest"),
                               ("which tool calms bees?", "Hive Manual > Inspections > Tools")):
         (found,) = searcher.search(SearchRequest(question, 1, "hybrid")).results
@@ -172,7 +174,7 @@ def test_search_results_carry_section_and_page_and_bm25_counts_the_section(tmp_p
     assert any("Swarming" not in r.text for r in swarming)  # found by its section's heading alone
     (mites,) = searcher.search(SearchRequest("varroa mites", 1, "hybrid")).results
     assert (mites.doc_id, mites.page, mites.section) == ("docs/report.pdf", 2, "")
-    stored, _ = searcher.index.store.document("docs/bees.md")
+    stored, _ = searcher.engine.index.store.document("docs/bees.md")
     assert [stored.text[h.start : h.end] for h in stored.headings] == ["Bees", "Swarming"]  # kept for rebuilds
     page = create_app({"TESTING": True}, searcher=searcher).test_client().get("/?q=varroa+swarming").get_data(True)
     assert '<p class="section">Bees &gt; Swarming</p>' in page and '<span class="page">page 2</span>' in page
@@ -185,16 +187,16 @@ def test_an_index_of_the_earlier_format_is_refused_then_rebuilt_by_replace(tmp_p
     folder.mkdir()
     (folder / "bees.md").write_text(f"# Bees\n\n## Swarming\n\n{FILLER}")
     root = tmp_path / "index"
-    ingest([folder], root, embedder)
+    ingest([folder], EngineChoice(index=root), embedder)
     with sqlite3.connect(root / "documents.sqlite") as connection:  # as format 2 left it
         connection.execute("ALTER TABLE passages DROP COLUMN section")
         connection.execute("ALTER TABLE passages DROP COLUMN page")
         connection.execute("ALTER TABLE documents DROP COLUMN structure")
         connection.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
     with pytest.raises(IndexUnavailable, match="format version '2'") as refused:
-        Searcher.open(root)
+        Searcher.open(EmbeddedEngine.open(root))
     assert refused.value.code == "index_format"
-    report = ingest([folder], root, embedder, replace=True)
+    report = ingest([folder], EngineChoice(index=root), embedder, replace=True)
     assert report.passages == 1
-    (result,) = Searcher.open(root).search(SearchRequest("swarming", 1, "lexical")).results
+    (result,) = Searcher.open(EmbeddedEngine.open(root)).search(SearchRequest("swarming", 1, "lexical")).results
     assert result.section == "Bees > Swarming"

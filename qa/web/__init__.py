@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -11,6 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from qa import settings
+from qa.engines import EngineChoice
 from qa.errors import QAError
 from qa.search import Searcher
 from qa.service import Service
@@ -33,7 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
         log.warning("QA_API_TOKEN is not set: the document API is read-only")
     app.json = _JSON(app)
     if searcher is None:
-        service = Service.open(Path(app.config["INDEX"]), app.config["MODEL"], app.config["BACKEND"],
+        service = Service.open(EngineChoice.of(app.config), app.config["MODEL"], app.config["BACKEND"],
                                app.config["QUESTION_CACHE"])
         service.save_every(0)  # derived files brought up to date now save time at the next start
         service.warm_up()

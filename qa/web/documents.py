@@ -20,9 +20,9 @@ from urllib.parse import quote
 from flask import Blueprint, jsonify, request, url_for
 
 from qa.documents import Document, Passage
+from qa.engine import DocumentSummary
 from qa.errors import InvalidInput, NotFound
 from qa.readers import SUFFIX_OF_TYPE, SUPPORTED_SUFFIXES, parse_document
-from qa.service import DocumentSummary
 from qa.web.api import service
 from qa.web.auth import require_write
 
@@ -42,7 +42,7 @@ def list_documents():
     limit = _whole_number("limit", 20, 1, MAX_PAGE)
     total, documents = service().documents(offset, limit)
     return jsonify({"total": total, "offset": offset, "limit": limit,
-                    "documents": [_listed(d) for d in documents]})
+                    "documents": [summary_json(d) for d in documents]})
 
 
 @blueprint.get("/<path:doc_id>")
@@ -99,14 +99,14 @@ def _stored(doc_id: str) -> tuple[Document, list[Passage]]:
     return found
 
 
-def _listed(summary: DocumentSummary) -> dict[str, Any]:
+def summary_json(summary: DocumentSummary) -> dict[str, Any]:
     """A document as the API lists it (the JSON of ``DocumentSummary``)."""
     return {"id": summary.doc_id, "title": summary.title, "source": summary.source,
             "metadata": summary.metadata, "passages": summary.passages}
 
 
 def _summary(document: Document, passages: int) -> dict[str, Any]:
-    return _listed(DocumentSummary(document.doc_id, document.title, document.source, document.metadata, passages))
+    return summary_json(DocumentSummary(document.doc_id, document.title, document.source, document.metadata, passages))
 
 
 def _document_from_request(doc_id: str | None) -> Document:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from qa.index import Index
+from qa import settings
+from qa.engines import EngineChoice, open_engine
+from qa.errors import QAError
 
 # gunicorn refuses longer request lines; a 1,000-character question, percent-encoded, needs more than its 4,094.
 MAX_REQUEST_LINE = 8190
@@ -43,7 +44,7 @@ class Workers(BaseApplication):
 
 def serve(config: dict[str, Any], host: str, port: int, workers: int, threads: int) -> None:
     """Run ``workers`` processes of ``threads`` threads each until stopped."""
-    prepare(Path(config["INDEX"]))
+    prepare(EngineChoice.of(settings.resolve(config)))
     made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # workers share counters through files here
         made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="qa-metrics-")
@@ -60,13 +61,17 @@ def serve(config: dict[str, Any], host: str, port: int, workers: int, threads: i
             shutil.rmtree(made, ignore_errors=True)
 
 
-def prepare(root: Path) -> None:
-    """Bring the derived files of ``root`` up to date, so workers start by loading them."""
-    index = Index.open(root)
+def prepare(choice: EngineChoice) -> None:
+    """Bring what the index keeps for a quick start up to date, so workers start by loading it.
+    Milvus Lite serves one process: several workers need a Milvus server."""
+    if choice.engine == "milvus" and choice.uri.endswith(".db"):
+        raise QAError(f"Milvus Lite ({choice.uri}) serves one process; run one worker, or point --milvus-uri "
+                      f"at a Milvus server", code="invalid_setting")
+    engine = open_engine(choice)
     try:
-        index.save()
+        engine.save()
     finally:
-        index.close()
+        engine.close()
 
 
 def _worker_ready(worker) -> None:

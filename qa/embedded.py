@@ -1,0 +1,177 @@
+"""The embedded engine: one folder holding a SQLite store, FAISS and BM25 (``qa.index``).
+
+It ranks on the snapshot a search takes, so a write landing meanwhile is seen whole
+or not at all, and it is the default engine: nothing to run beside qa.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.database import PassageRecord, Revision, WriteResult
+from qa.documents import Document, Passage
+from qa.engine import DocumentSummary, EngineState
+from qa.filters import SearchFilter
+from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
+from qa.index import Index, Snapshot
+from qa.lru import LRUCache
+
+if TYPE_CHECKING:
+    from qa.search import SearchRequest
+
+# Up to this many passages, hybrid search fuses every passage's dense and BM25 scores
+# as whole arrays; above, the best ``candidates`` of each side, which costs what the
+# postings and the IVF lists read, not what the index holds (python -m bench.hybrid_at_scale).
+WHOLE_ARRAYS_UP_TO = 200_000
+# Passages shown again (a popular one, the next question on the same topic) are not
+# read from the store again. A row means one passage for good, so none goes stale.
+PASSAGES_CACHED = 4096
+# The positions each recent filter allows, per snapshot: a filter used again (the
+# page's source selector) is not asked of the store again until the index changes.
+FILTERS_CACHED = 64
+
+
+class EmbeddedEngine:
+    """An ``Engine`` over one opened ``Index``; passage keys are store rows."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.location = str(index.root)
+        self._passages: LRUCache[int, PassageRecord] = LRUCache(PASSAGES_CACHED)
+        self._allowed: LRUCache[tuple[str, int, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
+        # The sources last listed, with the snapshot and limit they were listed for.
+        self._sources: tuple[tuple[str, int, int], list[str]] | None = None
+
+    @classmethod
+    def open(cls, root: Path, model: str | None = None) -> EmbeddedEngine:
+        """The index at ``root``, for searching; ``model`` must match, if given."""
+        return cls(Index.open(root, model=model))
+
+    @classmethod
+    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False) -> EmbeddedEngine:
+        return cls(Index.open_for_writing(root, meta, replace))
+
+    def meta(self) -> dict[str, str]:
+        return self.index.store.meta()
+
+    def rank_many(self, requests: list[SearchRequest], vectors: list[np.ndarray | None],
+                  question_terms: list[list[str]], fusion: Fusion, candidates: int) -> list[Ranking]:
+        snapshot = self.index.snapshot()
+        if not len(snapshot):
+            return [[] for _ in requests]
+        return [self.positions(request, vector, words, snapshot, fusion, candidates).at(snapshot.rows).pairs()
+                for request, vector, words in zip(requests, vectors, question_terms)]
+
+    def positions(self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str],
+                  snapshot: Snapshot, fusion: Fusion = Fusion(), candidates: int = 200) -> Scored:
+        """One question's top ``k`` snapshot positions in its mode, best first; with a
+        filter, only positions it allows are ranked, on both sides, so that none of the
+        ``k`` is lost to a passage the filter drops."""
+        allowed = self.allowed(request.filter, snapshot) if request.filter else None
+        if allowed is not None and not len(allowed):
+            return Scored.empty()
+        if request.mode == "lexical":
+            scores, positions = snapshot.lexical.search(question_terms, request.k, allowed)
+            return Scored(positions, scores)
+        if vector is None:
+            raise ValueError(f"a {request.mode} search needs the question's vector")
+        if request.mode == "dense":
+            return _dense(snapshot, vector, request.k, allowed)
+        depth = max(candidates, request.k)
+        if len(snapshot) > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
+            scores, positions = snapshot.lexical.search(question_terms, depth, allowed)
+            dense_side = _dense(snapshot, vector, depth, allowed)
+            return fuse(dense_side, Scored(positions, scores), fusion).top(request.k)
+        dense = snapshot.vectors.scores(vector[np.newaxis], depth, allowed)[0]
+        lexical = snapshot.lexical.scores(question_terms)
+        if allowed is None:
+            return fuse_scores(dense, lexical, fusion, request.k, candidates)
+        fused = fuse_scores(dense[allowed], lexical[allowed], fusion, request.k, candidates)
+        return Scored(allowed[fused.ids], fused.scores)
+
+    def allowed(self, search_filter: SearchFilter, snapshot: Snapshot) -> np.ndarray:
+        """The sorted snapshot positions of passages whose documents pass ``search_filter``."""
+        key = (snapshot.store_id, snapshot.generation, search_filter)
+        found = self._allowed.get(key)
+        if found is None:
+            rows = self.index.store.filtered_rows(search_filter)
+            at = np.minimum(np.searchsorted(snapshot.rows, rows), max(len(snapshot) - 1, 0))
+            found = at[snapshot.rows[at] == rows] if len(snapshot) else np.zeros(0, np.int64)
+            self._allowed.put(key, found)
+        return found
+
+    def term_weights(self, question_terms: list[str]) -> dict[str, float]:
+        return self.index.snapshot().lexical.idf(question_terms)
+
+    def passages(self, keys: Iterable[int]) -> dict[int, PassageRecord]:
+        """The stored passages at ``keys``, from the cache where shown before."""
+        keys = list(keys)
+        found = {row: record for row in keys if (record := self._passages.get(row)) is not None}
+        missing = [row for row in keys if row not in found]
+        if missing:
+            for row, record in self.index.store.passages(missing).items():
+                found[row] = record
+                self._passages.put(row, record)
+        return found
+
+    def passage_documents(self) -> dict[int, str]:
+        return self.index.store.row_documents()
+
+    def state(self) -> EngineState:
+        return _state(self.index.snapshot())
+
+    def checksums(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        return self.index.store.checksums(doc_ids)
+
+    def write(self, revisions: Iterable[Revision] = (), delete: Iterable[str] = (),
+              keep_only: set[str] | None = None, create: bool = False) -> WriteResult:
+        return self.index.write(revisions, delete, keep_only, create)
+
+    def rebuild(self, meta: dict[str, str], batches: Iterable[list[Revision]]) -> EngineState:
+        return _state(self.index.rebuild(meta, batches))
+
+    def refresh(self) -> EngineState:
+        return _state(self.index.refresh())
+
+    def document(self, doc_id: str) -> tuple[Document, list[Passage]] | None:
+        return self.index.store.document(doc_id)
+
+    def documents(self, offset: int, limit: int) -> tuple[int, list[DocumentSummary]]:
+        store = self.index.store
+        total, _ = store.counts()
+        return total, [DocumentSummary(d["id"], d["title"], d["source"], d["metadata"], d["passages"])
+                       for d in store.documents(offset, limit)]
+
+    def sources(self, limit: int) -> list[str]:
+        """Asked of the store again only once the index has changed (the page lists them each time)."""
+        snapshot = self.index.snapshot()
+        key = (snapshot.store_id, snapshot.generation, limit)
+        listed = self._sources
+        if listed is None or listed[0] != key:
+            listed = self._sources = (key, self.index.store.sources(limit))
+        return listed[1]
+
+    def check(self) -> None:
+        self.index.check()
+
+    def save(self) -> None:
+        self.index.save()
+
+    def save_every(self, seconds: float) -> None:
+        self.index.save_every(seconds)
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def _dense(snapshot: Snapshot, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Scored:
+    (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], k, allowed)
+    return Scored(positions[positions >= 0], scores[positions >= 0])
+
+
+def _state(snapshot: Snapshot) -> EngineState:
+    return EngineState(snapshot.documents, len(snapshot), snapshot.generation)

@@ -67,6 +67,9 @@ SLACK = 20  # hits asked beyond k, in case some belong to versions a write is re
 # so there every mark found at open is one).
 ABANDONED_AFTER_SECONDS = 600.0
 PASSAGES_CACHED = 4096
+# Engines of this process using each Milvus Lite file.
+_LITE_USERS: dict[str, int] = {}
+_LITE_LOCK = threading.Lock()
 _PASSAGE_FIELDS = ["doc_id", "version", "ordinal", "start", "end", "section", "page", "title", "source", "text"]
 
 
@@ -85,6 +88,7 @@ class MilvusEngine:
     def __init__(self, client: MilvusClient, choice: EngineChoice) -> None:
         self._client = client
         self.location = choice.describe()
+        self._uri = choice.uri
         self._lite = choice.uri.endswith(".db")
         prefix = "qa_" + re.sub(r"\W", "_", choice.name, flags=re.ASCII)
         self._passages_name, self._documents_name = f"{prefix}_passages", f"{prefix}_documents"
@@ -165,6 +169,8 @@ class MilvusEngine:
     def close(self) -> None:
         self._sides.shutdown(wait=False)
         self._client.close()
+        if self._lite:
+            _let_go(self._uri)
 
     # Searching
 
@@ -434,12 +440,17 @@ class MilvusEngine:
 
 def _connect(choice: EngineChoice) -> MilvusClient:
     """A client of the Milvus at ``choice.uri``; Milvus Lite's file is made if missing."""
-    if choice.uri.endswith(".db"):
+    lite = choice.uri.endswith(".db")
+    if lite:
         Path(choice.uri).parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():  # milvus-lite 2.5 imports pkg_resources, and says so
             warnings.simplefilter("ignore", UserWarning)
-            return MilvusClient(choice.uri, token=choice.milvus_token or "")
+            client = MilvusClient(choice.uri, token=choice.milvus_token or "")
+        if lite:
+            with _LITE_LOCK:
+                _LITE_USERS[choice.uri] = _LITE_USERS.get(choice.uri, 0) + 1
+        return client
     except ConnectionConfigException as error:
         busy = " (Milvus Lite serves one process: is another qa using it?)" if choice.uri.endswith(".db") else ""
         raise IndexUnavailable(f"cannot open Milvus at {choice.uri}{busy}: {error.message}",
@@ -447,6 +458,19 @@ def _connect(choice: EngineChoice) -> MilvusClient:
     except MilvusException as error:
         raise IndexUnavailable(f"cannot reach Milvus at {choice.uri}: {error.message}",
                                code="index_unavailable") from None
+
+
+def _let_go(uri: str) -> None:
+    """Stop this process's Milvus Lite server of ``uri`` once no engine here uses it, so that
+    another process can open the file (pymilvus itself keeps it until the process ends)."""
+    with _LITE_LOCK:
+        _LITE_USERS[uri] -= 1
+        if _LITE_USERS[uri]:
+            return
+        del _LITE_USERS[uri]
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
 
 
 def _scored(hits: list[dict], current: dict[str, int]) -> Scored:

@@ -2,9 +2,11 @@
 
     python -m bench [--documents 1000] [--questions 200] [--backend onnx] [--json FILE]
                     [--scale 100000 1000000 | --scale] [--txtai PYTHON]
+    python -m bench --engine milvus [--documents 1000] [--questions 200] [--ray-documents 400]
 
 Then the vector index at scale (bench/scale.py) on synthetic vectors; `--scale` with
-no sizes skips it.
+no sizes skips it. `--engine milvus` measures instead the Milvus engine beside the
+embedded one and Ray ingest beside a plain one (bench/engines.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,21 @@ def main() -> None:
     parser.add_argument("--txtai", metavar="PYTHON",
                         help="A Python with txtai installed (see bench/txtai_side.py): adds txtai side by side.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
+    parser.add_argument("--engine", choices=["embedded", "milvus"], default="embedded",
+                        help="milvus: Milvus Lite's search beside the embedded engine's, and Ray ingest beside a "
+                             "plain one. [default: embedded]")
+    parser.add_argument("--ray-documents", type=int, default=400,
+                        help="Documents ingested by each ingest run of --engine milvus. [default: 400]")
     args = parser.parse_args()
+    if args.engine == "milvus":
+        from bench import engines
+
+        compared = engines.run(squad_workload(args.corpus, args.documents, args.questions), args.backend,
+                               args.ray_documents)
+        print(engines.format_table(compared))
+        if args.json:
+            engines.write_json(compared, args.json)
+        return
     figures = run(squad_workload(args.corpus, args.documents, args.questions), args.backend, args.seconds,
                   args.txtai)
     print(format_table(figures))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -78,8 +77,8 @@ def cli() -> None:
 @click.option("--replace", is_flag=True, help="Drop every document not in PATHS instead of keeping it.")
 @click.option("--id", "doc_id", help="Store the one file given under this id instead of its path.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
-              help="Read, chunk and embed on a Ray cluster at ADDRESS (no address: start a local one). "
-                   "[env QA_RAY_ADDRESS]")
+              help="Read, chunk and embed on a Ray cluster at ADDRESS (no address: QA_RAY_ADDRESS, else a "
+                   "local Ray).")
 @click.option("--ray-workers", type=click.IntRange(1), default=None,
               help="Ray actors embedding passages (default: one per GPU, else one per 2 CPUs).")
 def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, device: str | None, replace: bool,
@@ -92,7 +91,8 @@ def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, dev
     from qa.ingest import ingest as run_ingest
 
     progress = sys.stderr.isatty()
-    ray_address = ray_address or os.environ.get("QA_RAY_ADDRESS") or None
+    if ray_address == "local":  # --ray without an address
+        ray_address = BY_NAME["RAY_ADDRESS"].from_environment() or "local"
     embedder = Embedder(model or DEFAULT_MODEL, device)
     skipped = lambda reason: click.echo(f"skipped {reason}", err=True)  # noqa: E731
     if ray_address is not None:

@@ -88,6 +88,8 @@ SETTINGS = (
     Setting("MILVUS_URI", None, "Milvus address, as pymilvus takes it: a path ending in .db is Milvus Lite, "
             "http://host:19530 a server; default: milvus.db in the index directory."),
     Setting("MILVUS_TOKEN", None, "Token for a Milvus server that requires one (user:password or an API key)."),
+    Setting("RAY_ADDRESS", None, "Ray cluster `qa ingest --ray` runs on when --ray names none; unset, a local Ray "
+            "is started (pip install 'qa[ray]')."),
     Setting("MODEL", None, "Embedding model: a sentence-transformers name or path. "
             "Ingest defaults to the bundled all-MiniLM-L6-v2; search uses the index's own model."),
     Setting("BACKEND", "onnx", "How questions are encoded: onnx (ONNX Runtime, exported once from the model "

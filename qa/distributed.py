@@ -5,8 +5,9 @@ kind of device.
 
 Each actor loads the model once. Ray gives an actor as many threads as CPUs it
 reserves (one, by default), which would leave PyTorch one thread on a machine with
-more: an actor here reserves one CPU, so that read tasks still find room, and runs
-PyTorch on its share of the machine's cores.
+more: an actor here reserves at most one CPU, and less when the actors would
+otherwise take every CPU (read tasks would then never start), and runs PyTorch on its
+share of the machine's cores.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def _pipeline(ray: Any, files: list[tuple[str, str]], stored: dict[str, str], em
     embedded = prepared.map_batches(
         _Encoder, fn_constructor_kwargs={"model": embedder.name, "device": device,
                                          "threads": max(1, cpus // workers)},
-        batch_size=ACTOR_DOCUMENTS, batch_format="pandas", compute=ActorPoolStrategy(size=workers), num_cpus=1,
-        num_gpus=1 if gpus else 0,
+        batch_size=ACTOR_DOCUMENTS, batch_format="pandas", compute=ActorPoolStrategy(size=workers),
+        num_cpus=min(1.0, (cpus - READ_CPUS) / workers), num_gpus=1 if gpus else 0,
     )
     yield from embedded.iter_rows()
 

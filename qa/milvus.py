@@ -24,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -67,6 +69,8 @@ SLACK = 20  # hits asked beyond k, in case some belong to versions a write is re
 # so there every mark found at open is one).
 ABANDONED_AFTER_SECONDS = 600.0
 PASSAGES_CACHED = 4096
+SAMPLED_PASSAGES = 20_000
+SAMPLE_SECONDS = 300.0
 # Engines of this process using each Milvus Lite file.
 _LITE_USERS: dict[str, int] = {}
 _LITE_LOCK = threading.Lock()
@@ -98,14 +102,18 @@ class MilvusEngine:
         self._sides = ThreadPoolExecutor(2, thread_name_prefix="milvus-search")
         self._sources: tuple[tuple[int, int], list[str]] | None = None
         self._model: str | None = None
+        self._sampled: tuple[float, int, Counter[str]] | None = None
 
     @classmethod
     def open(cls, choice: EngineChoice, model: str | None = None) -> MilvusEngine:
+        missing = IndexUnavailable(f"no index {choice.name!r} in Milvus at {choice.uri}: build one with "
+                                   f"`qa ingest PATH --engine milvus --index {choice.index}`", code="index_missing")
+        if choice.uri.endswith(".db") and not Path(choice.uri).is_file():
+            raise missing  # rather than make an empty Milvus Lite file
         engine = cls(_connect(choice), choice)
         if not engine._client.has_collection(engine._documents_name):
             engine.close()
-            raise IndexUnavailable(f"no index {choice.name!r} in Milvus at {choice.uri}: build one with "
-                                   f"`qa ingest PATH --engine milvus --index {choice.index}`", code="index_missing")
+            raise missing
         meta = engine._checked_meta()
         if model is not None and model != meta["model"]:
             engine.close()
@@ -179,26 +187,12 @@ class MilvusEngine:
         """Each side searched in Milvus (the filter applied there), hits of versions that are
         not their document's head dropped, and the two sides fused here, as the embedded
         engine fuses them: Milvus's own rankers do worse with BM25's unbounded scores."""
-        groups: dict[str, list[int]] = {}
-        for at, request in enumerate(requests):
-            groups.setdefault(filter_expression(request.filter) if request.filter else "", []).append(at)
-        dense: dict[int, list[dict]] = {}
-        lexical: dict[int, list[dict]] = {}
-        for expression, members in groups.items():
-            depth = max(candidates if requests[i].mode == "hybrid" else 0 for i in members)
-            limit = min(16_384, max(depth, *(requests[i].k for i in members)) + SLACK)
-            wanted = [i for i in members if requests[i].mode != "lexical"]
-            worded = [i for i in members if requests[i].mode != "dense" and question_terms[i]]
-            dense_hits = self._sides.submit(self._search, "vector", [vectors[i] for i in wanted], limit, expression)
-            lexical_hits = self._search("sparse", [" ".join(question_terms[i]) for i in worded], limit, expression)
-            dense.update(zip(wanted, dense_hits.result()))
-            lexical.update(zip(worded, lexical_hits))
+        dense, lexical = self._hits(requests, vectors, question_terms, candidates)
         current = self._head_versions({hit["entity"]["doc_id"] for hits in (*dense.values(), *lexical.values())
                                        for hit in hits})
         rankings = []
         for at, request in enumerate(requests):
-            dense_side = _scored(dense.get(at, []), current)
-            lexical_side = _scored(lexical.get(at, []), current)
+            dense_side, lexical_side = _scored(dense.get(at, []), current), _scored(lexical.get(at, []), current)
             if request.mode == "dense":
                 ranked = dense_side
             elif request.mode == "lexical":
@@ -207,6 +201,27 @@ class MilvusEngine:
                 ranked = fuse(dense_side, lexical_side, fusion)
             rankings.append(ranked.top(request.k).pairs())
         return rankings
+
+    def _hits(self, requests: list[SearchRequest], vectors: list[np.ndarray | None], question_terms: list[list[str]],
+              candidates: int) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
+        """Each request's dense and BM25 hits by its position, deep enough for its mode: one
+        Milvus search a side for all requests with the same filter, the two sides at once."""
+        groups: dict[str, list[int]] = {}
+        for at, request in enumerate(requests):
+            groups.setdefault(filter_expression(request.filter) if request.filter else "", []).append(at)
+        dense: dict[int, list[dict]] = {}
+        lexical: dict[int, list[dict]] = {}
+        for expression, members in groups.items():
+            depth = max(max(candidates, requests[i].k) if requests[i].mode == "hybrid" else requests[i].k
+                        for i in members)
+            limit = min(16_384, depth + SLACK)
+            wanted = [i for i in members if requests[i].mode != "lexical"]
+            worded = [i for i in members if requests[i].mode != "dense" and question_terms[i]]
+            dense_hits = self._sides.submit(self._search, "vector", [vectors[i] for i in wanted], limit, expression)
+            lexical_hits = self._search("sparse", [" ".join(question_terms[i]) for i in worded], limit, expression)
+            dense.update(zip(wanted, dense_hits.result()))
+            lexical.update(zip(worded, lexical_hits))
+        return dense, lexical
 
     def _search(self, field: str, data: list, limit: int, expression: str) -> list[list[dict]]:
         if not data:
@@ -218,8 +233,26 @@ class MilvusEngine:
                                    output_fields=["doc_id", "version"], search_params={"metric_type": metric})
 
     def term_weights(self, question_terms: list[str]) -> dict[str, float]:
-        """Every question term counts the same: Milvus does not say how many passages hold a term."""
-        return dict.fromkeys(question_terms, 1.0)
+        """Each term's BM25 IDF among up to ``SAMPLED_PASSAGES`` passages (all of a smaller
+        index): Milvus does not say how many passages hold a term. Counted again at most
+        every ``SAMPLE_SECONDS``; weights a little stale only move the answer sentence."""
+        sampled = self._sampled
+        if sampled is None or time.monotonic() - sampled[0] > SAMPLE_SECONDS:
+            sampled = self._sampled = (time.monotonic(), *self._document_frequencies())
+        _, total, frequency = sampled
+        return {term: math.log(1 + (total - frequency.get(term, 0) + 0.5) / (frequency.get(term, 0) + 0.5))
+                for term in question_terms}
+
+    def _document_frequencies(self) -> tuple[int, Counter[str]]:
+        """How many passages were sampled, and how many of them hold each term."""
+        frequency: Counter[str] = Counter()
+        total = 0
+        for row in self._iterate(self._passages_name, "", ["lexical"]):
+            frequency.update(set(row["lexical"].split()))
+            total += 1
+            if total >= SAMPLED_PASSAGES:
+                break
+        return total, frequency
 
     def passages(self, keys: Iterable[int]) -> dict[int, PassageRecord]:
         keys = list(keys)
@@ -295,10 +328,13 @@ class MilvusEngine:
                 self._upsert(self._documents_name, [_mark(doc_id, version) for doc_id in touched])
                 self._insert(self._passages_name, (row for passages, _, _ in rows for row in passages))
                 self._insert(self._documents_name, (row for _, parts, _ in rows for row in parts))
-                self._upsert(self._documents_name, [head for _, _, head in rows])
+                superseded = self._superseded(written, version)
+                self._upsert(self._documents_name, [head for _, _, head in rows if head["doc_id"] not in superseded])
                 if deleted:
                     self._client.delete(self._documents_name, ids=[_head_key(doc_id) for doc_id in deleted])
                 self._remove_older(touched, version)
+                if superseded:  # its newer version stands: this one's passages and parts go
+                    self._remove(f"{one_of('doc_id', sorted(superseded))} and version == {version}")
                 self._client.delete(self._documents_name, ids=[_mark_key(doc_id, version) for doc_id in touched])
             generation = self._next_generation()
         return WriteResult(generation, deleted, {doc_id for doc_id in written if doc_id in heads})
@@ -327,10 +363,13 @@ class MilvusEngine:
             for mark in marks:
                 head = heads.get(mark["doc_id"])
                 keep = f" and version != {head.version}" if head else ""
-                where = f"doc_id == {quoted(mark['doc_id'])} and version <= {mark['version']}{keep}"
-                self._client.delete(self._passages_name, filter=where)
-                self._client.delete(self._documents_name, filter=f'kind == "part" and {where}')
+                self._remove(f"doc_id == {quoted(mark['doc_id'])} and version <= {mark['version']}{keep}")
             self._client.delete(self._documents_name, ids=[mark["key"] for mark in marks])
+
+    def _superseded(self, doc_ids: list[str], version: int) -> set[str]:
+        """Those of ``doc_ids`` that another process has committed a newer version of since
+        this write began: that version stands."""
+        return {doc_id for doc_id, head in self._heads(doc_ids).items() if head.version > version}
 
     def _check_writable(self) -> None:
         if self._model is not None:
@@ -339,9 +378,12 @@ class MilvusEngine:
     def _remove_older(self, doc_ids: list[str], version: int) -> None:
         """Drop the passages and parts of versions of ``doc_ids`` older than ``version``."""
         for first in range(0, len(doc_ids), READ_AT_ONCE):
-            older = f"{one_of('doc_id', doc_ids[first : first + READ_AT_ONCE])} and version < {version}"
-            self._client.delete(self._passages_name, filter=older)
-            self._client.delete(self._documents_name, filter=f'kind == "part" and {older}')
+            self._remove(f"{one_of('doc_id', doc_ids[first : first + READ_AT_ONCE])} and version < {version}")
+
+    def _remove(self, where: str) -> None:
+        """Drop the passages and text parts ``where`` selects (by doc_id and version)."""
+        self._client.delete(self._passages_name, filter=where)
+        self._client.delete(self._documents_name, filter=f'kind == "part" and {where}')
 
     def _next_generation(self) -> int:
         generation = int(self.meta().get("generation", 0)) + 1

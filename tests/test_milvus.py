@@ -287,3 +287,28 @@ def test_a_revision_of_a_passage_too_long_for_milvus_is_refused_and_changes_noth
         assert engine.state().documents == 1 and engine.document("huge") is None
     finally:
         engine.close()
+
+
+def test_a_write_that_began_before_a_newer_committed_one_leaves_the_newer_standing(tmp_path, embedder,
+                                                                                   monkeypatch):
+    """Two processes writing one document at once: the version begun last stands whole,
+    whichever commits first; the other's passages are removed, not left behind."""
+    import qa.milvus
+
+    choice = milvus(tmp_path / "index")
+    ingest([SEEDS], choice, embedder)
+    engine = open_engine(choice)
+    try:
+        now = time.time_ns()
+        newer = Document("river", "River", "notes", "The newer version says the river floods in autumn.")
+        older = Document("river", "River", "notes", "The older version says the river floods in spring.")
+        monkeypatch.setattr(qa.milvus.time, "time_ns", lambda: now + 10**9)
+        store_documents(engine, embedder, [newer])
+        monkeypatch.setattr(qa.milvus.time, "time_ns", lambda: now)  # began earlier, commits later
+        store_documents(engine, embedder, [older])
+        document, passages = engine.document("river")
+        assert document.text == newer.text and len(passages) == 1
+        rows = engine._client.query(engine._passages_name, filter='doc_id == "river"', output_fields=["text"])
+        assert [row["text"] for row in rows] == [newer.text]
+    finally:
+        engine.close()

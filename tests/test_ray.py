@@ -44,7 +44,7 @@ def test_an_ingest_on_ray_stores_what_a_plain_ingest_stores(tmp_path):
     assert sorted(ours) == sorted(theirs) and len(ours) == 8
     assert min(float(ours[key] @ theirs[key]) for key in ours) > 0.999
 
-    again = qa("ingest", str(corpus), "--index", str(tmp_path / "ray"), "--ray")
+    again = qa("ingest", str(corpus), "--index", str(tmp_path / "ray"), "--ray", "--ray-workers", "2")
     assert again.returncode == 0 and "(2 unchanged)" in again.stdout, again.stdout + again.stderr
     answer = qa("ask", "when did Wagner arrive in Mali?", "-k", "1", "--index", str(tmp_path / "ray"))
     assert "December 2021" in answer.stdout

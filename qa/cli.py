@@ -93,7 +93,6 @@ def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, dev
     progress = sys.stderr.isatty()
     if ray_address == "local":  # --ray without an address
         ray_address = BY_NAME["RAY_ADDRESS"].from_environment() or "local"
-    embedder = Embedder(model or DEFAULT_MODEL, device)
     skipped = lambda reason: click.echo(f"skipped {reason}", err=True)  # noqa: E731
     if ray_address is not None:
         from qa.distributed import RayPlan, ingest_on_ray
@@ -101,10 +100,11 @@ def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, dev
         if doc_id is not None:
             raise click.UsageError("--id names one file: ingest it without --ray")
         plan = RayPlan(None if ray_address == "local" else ray_address, ray_workers)
-        report = ingest_on_ray(paths, choice, embedder, plan, replace=replace, progress=progress, on_skip=skipped)
+        report = ingest_on_ray(paths, choice, lambda: Embedder(model or DEFAULT_MODEL, device), plan, replace=replace,
+                               progress=progress, on_skip=skipped)
     else:
-        report = run_ingest(paths, choice, embedder, replace=replace, progress=progress, doc_id=doc_id,
-                            on_skip=skipped)
+        report = run_ingest(paths, choice, Embedder(model or DEFAULT_MODEL, device), replace=replace,
+                            progress=progress, doc_id=doc_id, on_skip=skipped)
     click.echo(
         f"stored {len(report.stored)} document(s) ({len(report.unchanged)} unchanged) in {report.seconds:.1f} s; "
         f"{choice.describe()} now holds {report.documents} document(s), {report.passages} passage(s)"

@@ -3,6 +3,7 @@
     python -m bench [--documents 1000] [--questions 200] [--backend onnx] [--json FILE]
                     [--scale 100000 1000000 | --scale] [--txtai PYTHON]
     python -m bench --engine milvus [--documents 1000] [--questions 200] [--ray-documents 400]
+                    [--ray-corpus DIR]
 
 Then the vector index at scale (bench/scale.py) on synthetic vectors; `--scale` with
 no sizes skips it. `--engine milvus` measures instead the Milvus engine beside the
@@ -35,12 +36,14 @@ def main() -> None:
                              "plain one. [default: embedded]")
     parser.add_argument("--ray-documents", type=int, default=400,
                         help="Documents ingested by each ingest run of --engine milvus. [default: 400]")
+    parser.add_argument("--ray-corpus", type=Path,
+                        help="A BEIR-layout folder for those ingest runs. [default: --corpus]")
     args = parser.parse_args()
     if args.engine == "milvus":
         from bench import engines
 
-        compared = engines.run(squad_workload(args.corpus, args.documents, args.questions), args.backend,
-                               args.ray_documents)
+        ingested = squad_workload(args.ray_corpus or args.corpus, args.ray_documents, 0)
+        compared = engines.run(squad_workload(args.corpus, args.documents, args.questions), args.backend, ingested)
         print(engines.format_table(compared))
         if args.json:
             engines.write_json(compared, args.json)

@@ -35,7 +35,8 @@ from qa.search import MODES, SearchRequest
 from qa.tokens import terms
 
 
-def run(workload: Workload, backend: str, ray_documents: int) -> dict:
+def run(workload: Workload, backend: str, ingested: Workload) -> dict:
+    """``workload`` searched in both engines, and ``ingested`` through each kind of `qa ingest`."""
     with tempfile.TemporaryDirectory(prefix="qa-bench-engines-") as work:
         base = Path(work)
         embedder = Embedder(backend=backend, cache_size=0)
@@ -46,7 +47,7 @@ def run(workload: Workload, backend: str, ray_documents: int) -> dict:
         finally:
             embedded.close()
             milvus.close()
-        ingest = _ray_ingest(workload, base, ray_documents)
+        ingest = _ray_ingest(ingested, base)
     return {"workload": workload.name, "passages": search.pop("passages"), "search": search, "ingest": ingest,
             "per_passage": _per_passage(workload), "milvus_write": written}
 
@@ -99,12 +100,12 @@ def _search(questions: list[str], embedder: Embedder, engines: dict[str, Engine]
     return figures
 
 
-def _ray_ingest(workload: Workload, base: Path, documents: int) -> dict:
-    """Passages/s of `qa ingest` on the workload's first ``documents`` as files: plain, and on
-    a local Ray with 1 and 2 embedding actors."""
+def _ray_ingest(workload: Workload, base: Path) -> dict:
+    """Passages/s of `qa ingest` on the workload's documents as files: plain, and on a local
+    Ray with 1 and 2 embedding actors."""
     corpus = base / "corpus"
     corpus.mkdir()
-    chosen = workload.documents[:documents]
+    chosen = workload.documents
     for n, document in enumerate(chosen):
         (corpus / f"{n:06}.txt").write_text(f"{document.title}\n\n{document.text}" if document.title else document.text)
     passages = None
@@ -121,7 +122,7 @@ def _ray_ingest(workload: Workload, base: Path, documents: int) -> dict:
     plain = figures["plain"]["passages_per_s"]
     for values in figures.values():
         values["ratio"] = values["passages_per_s"] / plain
-    return {"documents": len(chosen), "passages": passages, **figures}
+    return {"corpus": workload.name, "documents": len(chosen), "passages": passages, **figures}
 
 
 def format_table(figures: dict) -> str:
@@ -138,7 +139,7 @@ def format_table(figures: dict) -> str:
     lines += ["", f"a passage: {sizes['distinct_terms']:.0f} distinct BM25 terms, "
                   f"{sizes['text_bytes']:.0f} bytes of text"]
     ingest = figures["ingest"]
-    lines += ["", f"qa ingest of {ingest['documents']} files ({ingest['passages']} passages), start-up included",
+    lines += ["", f"qa ingest of {ingest['corpus']} as files: {ingest['passages']} passages, start-up included",
               "run             seconds   passages/s   ratio to plain"]
     for name in ("plain", "ray, 1 actor", "ray, 2 actors"):
         values = ingest[name]

@@ -80,7 +80,7 @@ def cli() -> None:
               help="Read, chunk and embed on a Ray cluster at ADDRESS (no address: QA_RAY_ADDRESS, else a "
                    "local Ray).")
 @click.option("--ray-workers", type=click.IntRange(1), default=None,
-              help="Ray actors embedding passages (default: one per GPU, else one per 2 CPUs).")
+              help="Ray actors embedding passages (default: one per GPU, else one per 4 CPUs).")
 def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, device: str | None, replace: bool,
            doc_id: str | None, ray_address: str | None, ray_workers: int | None) -> None:
     """Index .txt, .md, .html and .pdf files under PATHS (files or folders).

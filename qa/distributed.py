@@ -28,8 +28,8 @@ from qa.embedding import Embedder
 from qa.engines import EngineChoice, open_engine_for_writing
 from qa.errors import InvalidInput, UnreadableFile
 from qa.index import settings_differ
-from qa.ingest import BATCH_PASSAGES, IngestReport, index_meta, write_batches
-from qa.readers import find_files, read_document
+from qa.ingest import BATCH_PASSAGES, IngestReport, files_to_read, index_meta, write_batches
+from qa.readers import read_document
 
 # Documents an actor embeds at a time: enough passages that sorting them by length
 # (as sentence-transformers does within one call) saves as much padding as a plain
@@ -102,15 +102,9 @@ def _teller(report: IngestReport, on_skip: Callable[[str], None] | None) -> Call
 
 
 def _files(paths: list[Path], say: Callable[[str], None]) -> list[tuple[str, str]]:
-    """(file, id) of each file to read, as a plain ingest finds them; the rest are told."""
-    for path in paths:
-        if not path.exists():
-            say(f"{path}: no such file or folder")
-    found = find_files(p for p in paths if p.exists())
-    for file in found.unsupported:
-        say(f"{file}: unsupported file type {file.suffix or '(none)'}")
+    """(file, id) of each file to read, as a plain ingest finds them, each id once; the rest are told."""
     files, seen = [], set()
-    for file, doc_id in found.readable:
+    for file, doc_id in files_to_read(paths, say):
         if doc_id in seen:
             say(f"{file}: same id {doc_id!r} as another file in this ingest")
             continue

@@ -66,16 +66,9 @@ def read_documents(
 ) -> Iterator[Document]:
     """The readable documents under ``paths``, read one file at a time as they are
     asked for; ``on_skip`` hears why each other file was skipped, as it is found."""
-    paths = list(paths)
     say = on_skip or (lambda message: None)
-    for path in paths:
-        if not path.exists():
-            say(f"{path}: no such file or folder")
-    found = find_files(p for p in paths if p.exists())  # names only: the texts come one by one
-    for file in found.unsupported:
-        say(f"{file}: unsupported file type {file.suffix or '(none)'}")
     seen: set[str] = set()
-    for file, doc_id in tqdm(found.readable, desc="ingesting", unit="file", disable=not progress):
+    for file, doc_id in tqdm(files_to_read(paths, say), desc="ingesting", unit="file", disable=not progress):
         try:
             document = read_document(file, doc_id)
         except UnreadableFile as error:
@@ -86,6 +79,19 @@ def read_documents(
             continue
         seen.add(doc_id)
         yield document
+
+
+def files_to_read(paths: Iterable[Path], say: Callable[[str], None]) -> list[tuple[Path, str]]:
+    """(file, id) of each file under ``paths`` of a readable type, found by name only;
+    ``say`` hears of each path that does not exist and each file of another type."""
+    paths = list(paths)
+    for path in paths:
+        if not path.exists():
+            say(f"{path}: no such file or folder")
+    found = find_files(p for p in paths if p.exists())
+    for file in found.unsupported:
+        say(f"{file}: unsupported file type {file.suffix or '(none)'}")
+    return found.readable
 
 
 def ingest(

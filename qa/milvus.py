@@ -369,7 +369,7 @@ class MilvusEngine:
     def _superseded(self, doc_ids: list[str], version: int) -> set[str]:
         """Those of ``doc_ids`` that another process has committed a newer version of since
         this write began: that version stands."""
-        return {doc_id for doc_id, head in self._heads(doc_ids).items() if head.version > version}
+        return {doc_id for doc_id, current in self._head_versions(set(doc_ids)).items() if current > version}
 
     def _check_writable(self) -> None:
         if self._model is not None:

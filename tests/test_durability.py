@@ -136,19 +136,22 @@ def test_kill_9_of_a_server_during_put_never_corrupts_the_index(seed_index, tmp_
     seen: set[str] = set()
     for round_ in range(ROUNDS):
         process, base = start_server(root, {"QA_API_TOKEN": TOKEN})
-        version = "AB"[round_ % 2]
-        writers = [
-            threading.Thread(target=_put_quietly, args=(f"{base}/api/documents/river{n}", version_text(n, version)))
-            for n in range(4)
-        ]
-        for writer in writers:
-            writer.start()
-        time.sleep(random.uniform(0, 0.6))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        for writer in writers:
-            writer.join(timeout=60)
+        kill_during_puts(process, base, "AB"[round_ % 2])
         seen = assert_whole(root, embedder, texts, required=seen)
+
+
+def kill_during_puts(process: subprocess.Popen, base: str, version: str) -> None:
+    """PUT version ``version`` of river0 to river3 at once, and kill -9 the server at a random
+    moment of those writes."""
+    writers = [threading.Thread(target=_put_quietly, args=(f"{base}/api/documents/river{n}", version_text(n, version)))
+               for n in range(4)]
+    for writer in writers:
+        writer.start()
+    time.sleep(random.uniform(0, 0.6))
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    for writer in writers:
+        writer.join(timeout=60)
 
 
 def _put_quietly(url: str, text: str) -> None:

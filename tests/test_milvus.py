@@ -7,14 +7,13 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SEEDS, http, start_server
-from test_durability import TOKEN, version_text, write_corpus
+from conftest import SEEDS, start_server
+from test_durability import TOKEN, kill_during_puts, version_text, write_corpus
 
 from qa.chunking import ChunkSettings, chunk_document
 from qa.database import Revision
@@ -22,6 +21,7 @@ from qa.documents import Document
 from qa.engines import EngineChoice, open_engine
 from qa.errors import IndexUnavailable
 from qa.ingest import ingest, store_documents
+from qa.readers import read_document
 from qa.search import Searcher, SearchRequest
 
 pytest.importorskip("pymilvus")
@@ -44,6 +44,16 @@ def opened(choice: EngineChoice, within: float = 30):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@pytest.fixture
+def engine(tmp_path, embedder):
+    """The seeds in a Milvus Lite index at ``tmp_path / "index"``, open."""
+    choice = milvus(tmp_path / "index")
+    ingest([SEEDS], choice, embedder)
+    engine = open_engine(choice)
+    yield engine
+    engine.close()
 
 
 def assert_whole(choice: EngineChoice, embedder, texts: dict[str, set[str]], required: set[str] = frozenset()
@@ -103,37 +113,13 @@ def test_kill_9_of_a_server_on_milvus_during_put_leaves_every_document_whole(tmp
     root = tmp_path / "index"
     ingest([SEEDS], milvus(root), embedder)
     texts = {f"river{n}": {version_text(n, "A"), version_text(n, "B")} for n in range(4)}
-    texts[WAGNER_ID] = {(SEEDS / WAGNER_ID.partition("/")[2]).read_text(encoding="utf-8")}
+    texts[WAGNER_ID] = {read_document(SEEDS / WAGNER_ID.partition("/")[2], WAGNER_ID).text}  # as it is stored
     seen: set[str] = set()
     for round_ in range(ROUNDS):
         opened(milvus(root)).close()
         process, base = start_server(root, {"QA_API_TOKEN": TOKEN, "QA_ENGINE": "milvus"})
-        version = "AB"[round_ % 2]
-        writers = [threading.Thread(target=_put, args=(f"{base}/api/documents/river{n}", version_text(n, version)))
-                   for n in range(4)]
-        for writer in writers:
-            writer.start()
-        time.sleep(random.uniform(0, 0.6))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        for writer in writers:
-            writer.join(timeout=60)
-        seen = assert_whole(milvus(root), embedder, _read_back(texts), required=seen)
-
-
-def _read_back(texts: dict[str, set[str]]) -> dict[str, set[str]]:
-    """``texts`` with each seed text as the reader stored it (front matter and all)."""
-    from qa.readers import read_document
-
-    wagner = read_document(SEEDS / WAGNER_ID.partition("/")[2], WAGNER_ID).text
-    return {**texts, WAGNER_ID: {wagner}}
-
-
-def _put(url: str, text: str) -> None:
-    try:
-        http(url, "PUT", {"title": "River", "text": text}, token=TOKEN)
-    except OSError:  # the server was killed mid-request
-        pass
+        kill_during_puts(process, base, "AB"[round_ % 2])
+        seen = assert_whole(milvus(root), embedder, texts, required=seen)
 
 
 def test_a_write_that_dies_before_its_heads_is_rolled_back_and_one_after_them_finished(tmp_path, embedder,
@@ -186,129 +172,93 @@ def test_a_write_that_dies_before_its_heads_is_rolled_back_and_one_after_them_fi
     engine.close()
 
 
-def test_a_text_longer_than_a_milvus_field_is_kept_in_parts_and_read_back_exactly(tmp_path, embedder):
+def test_a_text_longer_than_a_milvus_field_is_kept_in_parts_and_read_back_exactly(engine, embedder):
     paragraphs = [f"Über die Gletscher der Alpen, Teil {n}: Eis fließt talwärts, {n} Meter im Jahr. " * 3
                   for n in range(900)]
     text = "\n\n".join(paragraphs)
     assert len(text.encode()) > 3 * 65_535
-    choice = milvus(tmp_path / "index")
-    ingest([SEEDS], choice, embedder)
-    engine = open_engine(choice)
-    try:
-        store_documents(engine, embedder, [Document("alps", "Gletscher", "notes", text, {"lang": "de"})])
-        document, passages = engine.document("alps")
-        assert document.text == text and document.metadata == {"lang": "de"}
-        assert [(p.start, p.end) for p in passages] == [(p.start, p.end) for p in chunk_document(document,
-                                                                                                ChunkSettings())]
-        request = SearchRequest("Teil 417", 3, "lexical")
-        assert any("Teil 417:" in r.text for r in Searcher(engine, embedder).search(request).results)
-    finally:
-        engine.close()
+    store_documents(engine, embedder, [Document("alps", "Gletscher", "notes", text, {"lang": "de"})])
+    document, passages = engine.document("alps")
+    assert document.text == text and document.metadata == {"lang": "de"}
+    assert [(p.start, p.end) for p in passages] == [(p.start, p.end) for p in chunk_document(document,
+                                                                                            ChunkSettings())]
+    request = SearchRequest("Teil 417", 3, "lexical")
+    assert any("Teil 417:" in r.text for r in Searcher(engine, embedder).search(request).results)
 
 
-def test_filters_run_inside_the_milvus_search(tmp_path, embedder):
+def test_filters_run_inside_the_milvus_search(engine, embedder):
     """Each filter field, with values Milvus's own LIKE would misread, and typed metadata."""
     from qa.filters import SearchFilter
 
-    choice = milvus(tmp_path / "index")
-    ingest([SEEDS], choice, embedder)
-    engine = open_engine(choice)
     documents = [
         Document("a_b/1", "Honey", "farm \"north\"", "Honey bees swarm in spring.", {"year": 2021, "tags": ["bee"]}),
         Document("a%b/2", "Honey", "farm south", "Honey bees swarm in summer.", {"year": "2021"}),
         Document("axb/3", "Honey", "farm south", "Honey bees swarm in autumn.", {"year": 2022.0, "ok": True}),
     ]
-    try:
-        store_documents(engine, embedder, documents)
-        searcher = Searcher(engine, embedder)
+    store_documents(engine, embedder, documents)
+    searcher = Searcher(engine, embedder)
 
-        def found(search_filter: dict) -> set[str]:
-            request = SearchRequest("honey bees swarm", 10, "hybrid", SearchFilter.from_json(search_filter))
-            return {r.doc_id for r in searcher.search(request).results}
+    def found(search_filter: dict) -> set[str]:
+        request = SearchRequest("honey bees swarm", 10, "hybrid", SearchFilter.from_json(search_filter))
+        return {r.doc_id for r in searcher.search(request).results}
 
-        assert found({"doc_id_prefix": "a_"}) == {"a_b/1"}
-        assert found({"doc_id_prefix": "a%"}) == {"a%b/2"}
-        assert found({"source": 'farm "north"'}) == {"a_b/1"}
-        assert found({"metadata": {"year": 2021}}) == {"a_b/1"}
-        assert found({"metadata": {"year": "2021"}}) == {"a%b/2"}
-        assert found({"metadata": {"year": [2021, "2021"]}}) == {"a_b/1", "a%b/2"}
-        assert found({"metadata": {"year": 2022}}) == {"axb/3"}
-        assert found({"metadata": {"tags": "bee"}}) == {"a_b/1"}
-        assert found({"metadata": {"ok": True}, "source": "farm south"}) == {"axb/3"}
-        assert found({"metadata": {"year": 1999}}) == set()
-        assert len(found({})) == 4
-    finally:
-        engine.close()
+    assert found({"doc_id_prefix": "a_"}) == {"a_b/1"}
+    assert found({"doc_id_prefix": "a%"}) == {"a%b/2"}
+    assert found({"source": 'farm "north"'}) == {"a_b/1"}
+    assert found({"metadata": {"year": 2021}}) == {"a_b/1"}
+    assert found({"metadata": {"year": "2021"}}) == {"a%b/2"}
+    assert found({"metadata": {"year": [2021, "2021"]}}) == {"a_b/1", "a%b/2"}
+    assert found({"metadata": {"year": 2022}}) == {"axb/3"}
+    assert found({"metadata": {"tags": "bee"}}) == {"a_b/1"}
+    assert found({"metadata": {"ok": True}, "source": "farm south"}) == {"axb/3"}
+    assert found({"metadata": {"year": 1999}}) == set()
+    assert len(found({})) == 4
 
 
-def test_milvus_lite_serves_one_process_and_says_so(tmp_path, embedder):
-    choice = milvus(tmp_path / "index")
-    ingest([SEEDS], choice, embedder)
-    engine = open_engine(choice)
-    try:
-        other = subprocess.run([sys.executable, "-m", "qa", "ask", "Wagner", "--index", str(tmp_path / "index"),
-                                "--engine", "milvus"], capture_output=True, text=True, timeout=120)
-        assert other.returncode == 1 and "Milvus Lite serves one process" in other.stderr, other.stderr
-    finally:
-        engine.close()
+def test_milvus_lite_serves_one_process_and_says_so(engine, tmp_path):
+    other = subprocess.run([sys.executable, "-m", "qa", "ask", "Wagner", "--index", str(tmp_path / "index"),
+                            "--engine", "milvus"], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 1 and "Milvus Lite serves one process" in other.stderr, other.stderr
 
 
-def test_milvus_ranks_as_the_embedded_engine_does(seed_index, tmp_path, embedder):
+def test_milvus_ranks_as_the_embedded_engine_does(seed_index, engine, embedder):
     """The same passages, vectors and BM25 terms: the same top passages in every mode."""
     from qa.embedded import EmbeddedEngine
 
-    choice = milvus(tmp_path / "index")
-    ingest([SEEDS], choice, embedder)
-    engine = open_engine(choice)
     embedded = Searcher(EmbeddedEngine.open(seed_index), embedder)
-    try:
-        searcher = Searcher(engine, embedder)
-        for question in ("when did Wagner arrive in Mali?", "Who killed Prigozhin?", "Africa Corps training"):
-            for mode in ("hybrid", "dense", "lexical"):
-                theirs = [r.passage_id for r in searcher.search(SearchRequest(question, 3, mode)).results]
-                ours = [r.passage_id for r in embedded.search(SearchRequest(question, 3, mode)).results]
-                assert theirs == ours, (question, mode)
-    finally:
-        engine.close()
-        embedded.engine.close()
+    searcher = Searcher(engine, embedder)
+    for question in ("when did Wagner arrive in Mali?", "Who killed Prigozhin?", "Africa Corps training"):
+        for mode in ("hybrid", "dense", "lexical"):
+            theirs = [r.passage_id for r in searcher.search(SearchRequest(question, 3, mode)).results]
+            ours = [r.passage_id for r in embedded.search(SearchRequest(question, 3, mode)).results]
+            assert theirs == ours, (question, mode)
+    embedded.engine.close()
 
 
-def test_a_revision_of_a_passage_too_long_for_milvus_is_refused_and_changes_nothing(tmp_path, embedder):
+def test_a_revision_of_a_passage_too_long_for_milvus_is_refused_and_changes_nothing(engine, embedder):
     from qa.errors import InvalidInput
 
-    choice = milvus(tmp_path / "index")
-    ingest([SEEDS], choice, embedder)
-    engine = open_engine(choice)
-    try:
-        document = Document("huge", "Huge", "x", "y" * 70_000)
-        revision = Revision(document, chunk_document(document, ChunkSettings()), np.zeros((1, 384), np.float32))
-        with pytest.raises(InvalidInput, match="at most 65535 bytes"):
-            engine.write([revision])
-        assert engine.state().documents == 1 and engine.document("huge") is None
-    finally:
-        engine.close()
+    document = Document("huge", "Huge", "x", "y" * 70_000)
+    revision = Revision(document, chunk_document(document, ChunkSettings()), np.zeros((1, 384), np.float32))
+    with pytest.raises(InvalidInput, match="at most 65535 bytes"):
+        engine.write([revision])
+    assert engine.state().documents == 1 and engine.document("huge") is None
 
 
-def test_a_write_that_began_before_a_newer_committed_one_leaves_the_newer_standing(tmp_path, embedder,
+def test_a_write_that_began_before_a_newer_committed_one_leaves_the_newer_standing(engine, embedder,
                                                                                    monkeypatch):
     """Two processes writing one document at once: the version begun last stands whole,
     whichever commits first; the other's passages are removed, not left behind."""
     import qa.milvus
 
-    choice = milvus(tmp_path / "index")
-    ingest([SEEDS], choice, embedder)
-    engine = open_engine(choice)
-    try:
-        now = time.time_ns()
-        newer = Document("river", "River", "notes", "The newer version says the river floods in autumn.")
-        older = Document("river", "River", "notes", "The older version says the river floods in spring.")
-        monkeypatch.setattr(qa.milvus.time, "time_ns", lambda: now + 10**9)
-        store_documents(engine, embedder, [newer])
-        monkeypatch.setattr(qa.milvus.time, "time_ns", lambda: now)  # began earlier, commits later
-        store_documents(engine, embedder, [older])
-        document, passages = engine.document("river")
-        assert document.text == newer.text and len(passages) == 1
-        rows = engine._client.query(engine._passages_name, filter='doc_id == "river"', output_fields=["text"])
-        assert [row["text"] for row in rows] == [newer.text]
-    finally:
-        engine.close()
+    now = time.time_ns()
+    newer = Document("river", "River", "notes", "The newer version says the river floods in autumn.")
+    older = Document("river", "River", "notes", "The older version says the river floods in spring.")
+    monkeypatch.setattr(qa.milvus.time, "time_ns", lambda: now + 10**9)
+    store_documents(engine, embedder, [newer])
+    monkeypatch.setattr(qa.milvus.time, "time_ns", lambda: now)  # began earlier, commits later
+    store_documents(engine, embedder, [older])
+    document, passages = engine.document("river")
+    assert document.text == newer.text and len(passages) == 1
+    rows = engine._client.query(engine._passages_name, filter='doc_id == "river"', output_fields=["text"])
+    assert [row["text"] for row in rows] == [newer.text]

@@ -213,6 +213,10 @@ def test_filters_run_inside_the_milvus_search(engine, embedder):
     assert found({"metadata": {"ok": True}, "source": "farm south"}) == {"axb/3"}
     assert found({"metadata": {"year": 1999}}) == set()
     assert len(found({})) == 4
+    from qa.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="cannot match null"):
+        found({"metadata": {"year": None}})
 
 
 def test_milvus_lite_serves_one_process_and_says_so(engine, tmp_path):

@@ -8,7 +8,8 @@ with a stand-in encoder (bench/stand_in.py: fast, meaningless vectors) and serve
 the index. It prints, each beside its baseline from the same run:
 
 - ingest passages/s, beside the stand-in encoder's own passages/s on the same
-  passages, and the ingest process's peak memory;
+  passages, and the ingest process's peak memory; and the same ingest with no
+  encoder at all (everything but the encoder), into an index of its own;
 - how long `qa serve` takes to answer /api/health;
 - HTTP p50/p99 of hybrid, dense and lexical searches (200 SQuAD-dev questions, one
   client, question cache off), beside the same on a 1,000-paragraph index;
@@ -22,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,8 +75,18 @@ def encoder_rate(model: Path, paragraphs: list[str]) -> float:
 
 def ingest(corpus: Path, root: Path, model: Path) -> dict:
     """`qa ingest` as a user runs it: wall time, passages stored and peak memory."""
-    command = [sys.executable, "-m", "qa", "ingest", str(corpus), "--index", str(root), "--model", str(model),
-               "--device", "cpu"]
+    return _timed([sys.executable, "-m", "qa", "ingest", str(corpus), "--index", str(root), "--model", str(model),
+                   "--device", "cpu"])
+
+
+def store_alone(corpus: Path, root: Path) -> dict:
+    """The same ingest with no encoder at all (bench/stand_in.py's NoEncoder): what
+    everything but the encoder costs."""
+    return _timed([sys.executable, "-m", "bench.stand_in", str(corpus), str(root)])
+
+
+def _timed(command: list[str]) -> dict:
+    """Wall time, passages stored (as the command reports them) and peak memory of ``command``."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PEAK, *command], capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - started
@@ -159,6 +171,8 @@ def measure(work: Path, model: Path, paragraphs: int, per_file: int) -> dict:
     written = write_corpus(corpus, paragraphs, per_file)
     figures: dict = {"paragraphs": paragraphs, "per_file": per_file, "encoder_passages_per_s":
                      encoder_rate(model, written)}
+    figures["store_alone"] = store_alone(corpus, work / f"alone-{paragraphs}-{per_file}")
+    shutil.rmtree(work / f"alone-{paragraphs}-{per_file}")
     figures["ingest"] = ingest(corpus, root, model)
     server = Server(root, work / f"serve-{paragraphs}-{per_file}.log")
     try:
@@ -187,12 +201,14 @@ def main() -> None:
 
 
 def format_table(small: dict, rows: list[dict]) -> str:
-    lines = ["paragraphs  per file  passages  ingest p/s  encoder p/s  ratio  ingest peak MB  open s  "
-             "hybrid p50/p99 ms  dense p50  lexical p50  PUT p50/max ms  RSS before/after PUTs, peak MB"]
+    lines = ["paragraphs  per file  passages  no-encoder p/s, peak MB  ingest p/s  encoder p/s  ratio  "
+             "ingest peak MB  open s  hybrid p50/p99 ms  dense p50  lexical p50  PUT p50/max ms  "
+             "RSS before/after PUTs, peak MB"]
     for row in [small, *rows]:
-        s, p, i = row["search"], row["put"], row["ingest"]
+        s, p, i, a = row["search"], row["put"], row["ingest"], row["store_alone"]
         lines.append(
-            f"{row['paragraphs']:>10,}  {row['per_file']:>8}  {i['passages']:>8,}  {i['passages_per_s']:>10,.0f}  "
+            f"{row['paragraphs']:>10,}  {row['per_file']:>8}  {i['passages']:>8,}  "
+            f"{a['passages_per_s']:>14,.0f}, {a['peak_mb']:>6,.0f}  {i['passages_per_s']:>10,.0f}  "
             f"{row['encoder_passages_per_s']:>11,.0f}  {i['passages_per_s'] / row['encoder_passages_per_s']:>5.2f}  "
             f"{i['peak_mb']:>14,.0f}  {row['open_s']:>6.1f}  "
             f"{s['hybrid']['p50_ms']:>7.1f} / {s['hybrid']['p99_ms']:<7.1f}  {s['dense']['p50_ms']:>9.1f}  "

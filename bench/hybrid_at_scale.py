@@ -29,9 +29,9 @@ from bench.scale import synthetic
 from bench.speed import SQUAD
 from qa.engines import EngineChoice
 from qa.fusion import Fusion, Scored, fuse, fuse_scores
-from qa.lexical import LexicalIndex, passage_terms
+from qa.lexical import passage_terms
+from qa.snapshot import Snapshot
 from qa.tokens import terms
-from qa.vector_store import VectorStore
 
 SCIFACT = SQUAD.parent.parent / "scifact"
 QUESTIONS = 200
@@ -64,29 +64,26 @@ def _times(search, count: int) -> tuple[float, float]:
 
 
 def measure(n: int) -> dict:
-    lexical = LexicalIndex.build(passages(n))
-    vectors = VectorStore.build(synthetic(n, "clustered", seed=1))
+    index = Snapshot.single(synthetic(n, "clustered", seed=1), passages(n))
     asked, vectors_asked = questions(), synthetic(QUESTIONS, "clustered", seed=2)
     fusion = Fusion()
 
     def whole(i: int) -> Scored:
-        dense = vectors.scores(vectors_asked[i : i + 1], CANDIDATES)[0]
-        return fuse_scores(dense, lexical.scores(asked[i]), fusion, K, CANDIDATES)
+        dense = index.dense_scores(vectors_asked[i], CANDIDATES)
+        return fuse_scores(dense, index.lexical_scores(asked[i]), fusion, K, CANDIDATES)
 
     def candidates(i: int) -> Scored:
-        (scores,), (positions,) = vectors.search(vectors_asked[i : i + 1], CANDIDATES)
-        found, rows = lexical.search(asked[i], CANDIDATES)
-        return fuse(Scored(positions[positions >= 0], scores[positions >= 0]), Scored(rows, found), fusion).top(K)
+        return fuse(index.dense(vectors_asked[i], CANDIDATES), index.lexical(asked[i], CANDIDATES), fusion).top(K)
 
     shared = np.mean([len(set(whole(i).ids.tolist()) & set(candidates(i).ids.tolist())) / K
                       for i in range(QUESTIONS)])
     whole_ms, candidates_ms = _times(whole, QUESTIONS), _times(candidates, QUESTIONS)
     return {
-        "passages": n, "vector_index": vectors.kind,
+        "passages": n, "vector_index": index.views[0].segment.vectors.kind,
         "whole_p50_ms": whole_ms[0], "whole_p99_ms": whole_ms[1],
         "candidates_p50_ms": candidates_ms[0], "candidates_p99_ms": candidates_ms[1],
-        "dense_p50_ms": _times(lambda i: vectors.search(vectors_asked[i : i + 1], K), QUESTIONS)[0],
-        "lexical_p50_ms": _times(lambda i: lexical.search(asked[i], K), QUESTIONS)[0],
+        "dense_p50_ms": _times(lambda i: index.dense(vectors_asked[i], K), QUESTIONS)[0],
+        "lexical_p50_ms": _times(lambda i: index.lexical(asked[i], K), QUESTIONS)[0],
         "top5_shared": float(shared),
     }
 

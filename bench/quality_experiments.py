@@ -21,17 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from bench.quality_sweep import score, show
-from qa.engines import EngineChoice
 from qa.beir import Dataset, load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
+from qa.engines import EngineChoice
 from qa.evaluation import eval_index_path, open_eval_index, snapshot_passages
 from qa.fusion import Fusion, Scored, convex_combination, fuse
 from qa.index import Index
-from qa.lexical import LexicalIndex, passage_terms
+from qa.lexical import passage_terms
 from qa.metrics import ranking_metrics
 from qa.sentences import sentence_spans
+from qa.snapshot import Snapshot
 from qa.tokens import terms
+from qa.vector_store import VectorStore
 
 CANDIDATES = 200
 
@@ -72,14 +74,14 @@ def load(folder: Path, split: str) -> Setup:
     index = open_eval_index(dataset, EngineChoice(index=root), embedder, ChunkSettings(), progress=False).index
     records = snapshot_passages(index)  # position i holds records[i]
     titles = {d.doc_id: d.title for d in dataset.documents}
-    lexical_index = LexicalIndex.build([passage_terms(r.passage.text, titles[r.passage.doc_id]) for r in records])
+    lexical_index = Snapshot.single(np.zeros((len(records), 1), np.float32),
+                                    [passage_terms(r.passage.text, titles[r.passage.doc_id]) for r in records])
     qids = list(dataset.queries)
     vectors = embedder.encode([dataset.queries[q] for q in qids])
-    scores, rows = index.snapshot().vectors.search(vectors, CANDIDATES)
+    scores, rows = VectorStore.build(index.snapshot().vectors()).search(vectors, CANDIDATES)
     lexical = []
     for q in qids:
-        s, r = lexical_index.search(terms(dataset.queries[q]), CANDIDATES)
-        lexical.append([(int(a), float(b)) for a, b in zip(r, s)])
+        lexical.append(lexical_index.lexical(terms(dataset.queries[q]), CANDIDATES).pairs())
     return Setup(
         dataset, root, index, embedder, qids, vectors, {i: r.passage.doc_id for i, r in enumerate(records)},
         [r.passage.text for r in records],
@@ -88,7 +90,7 @@ def load(folder: Path, split: str) -> Setup:
 
 
 def prf(setup: Setup) -> None:
-    passages = setup.index.snapshot().vectors.vectors()
+    passages = setup.index.snapshot().vectors()
     default = setup.default()
     for top, beta in [(3, 0.3), (5, 0.3), (5, 0.6), (10, 0.3)]:
         moved = np.array([q + beta * passages[[r for r, _ in f[:top]]].mean(0)
@@ -153,7 +155,7 @@ def sentences(setup: Setup) -> None:
         print(f"{len(spans)} sentences of {len(setup.texts)} passages embedded in {time.perf_counter() - started:.0f} s")
         np.savez(cache, vectors=vectors)
     owner = np.array([row for row, _ in spans])
-    passages = setup.index.snapshot().vectors.vectors()
+    passages = setup.index.snapshot().vectors()
     pooled = np.zeros_like(passages)
     np.add.at(pooled, owner, vectors)
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)

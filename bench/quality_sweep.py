@@ -13,16 +13,19 @@ import itertools
 import time
 from pathlib import Path
 
+import numpy as np
 
-from qa.engines import EngineChoice
 from qa.beir import load_beir
 from qa.chunking import ChunkSettings
 from qa.embedding import DEFAULT_MODEL, Embedder
+from qa.engines import EngineChoice
 from qa.evaluation import document_ranking, eval_index_path, open_eval_index, snapshot_passages
 from qa.fusion import Fusion, Scored, fuse
-from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
+from qa.lexical import LexicalSettings, passage_terms
 from qa.metrics import ranking_metrics
+from qa.snapshot import Snapshot
 from qa.tokens import terms
+from qa.vector_store import VectorStore
 
 DEPTH = 300
 
@@ -61,20 +64,19 @@ def main() -> None:
     qids = list(dataset.queries)
     started = time.perf_counter()
     vectors = embedder.encode([dataset.queries[q] for q in qids])
-    scores, rows = index.snapshot().vectors.search(vectors, max(DEPTH, *args.candidates))
+    scores, rows = VectorStore.build(index.snapshot().vectors()).search(vectors, max(DEPTH, *args.candidates))
     dense = [[(int(r), float(s)) for r, s in zip(rr, ss) if r >= 0] for rr, ss in zip(rows, scores)]
     print(f"{len(qids)} questions, {len(records)} passages; dense candidates in {time.perf_counter() - started:.0f} s")
     show("dense", score(dense, dataset, qids, row_doc))
     question_terms = [terms(dataset.queries[q]) for q in qids]
     for k1, b in itertools.product(args.k1, args.b):
         settings = LexicalSettings(k1=k1, b=b, title_in_every_passage=args.title == "every")
-        lexical_index = LexicalIndex.build(
-            [passage_terms(r.passage.text, titles[r.passage.doc_id], settings) for r in records], settings
-        )
+        lexical_index = Snapshot.single(np.zeros((len(records), 1), np.float32), [
+            passage_terms(r.passage.text, titles[r.passage.doc_id], settings) for r in records], settings)
         lexical = []
         for words in question_terms:
-            s, r = lexical_index.search(words, max(DEPTH, *args.candidates))
-            lexical.append([(int(x), float(y)) for x, y in zip(r, s)])
+            found = lexical_index.lexical(words, max(DEPTH, *args.candidates))
+            lexical.append(found.pairs())
         show(f"bm25 k1={k1} b={b} title={args.title}", score(lexical, dataset, qids, row_doc))
         for depth in args.candidates:
             fusions = [Fusion("rrf", rrf_k=60)] + [

@@ -44,13 +44,13 @@ def parts(searcher: Searcher, questions: list[str]) -> dict[str, Callable[[str],
     depth = searcher.candidates
     words = {q: terms(q) for q in questions}
     vectors = {q: searcher.embedder.encode_questions([q]) for q in questions}
-    dense = {q: snapshot.vectors.scores(vectors[q], depth)[0] for q in questions}
-    lexical = {q: snapshot.lexical.scores(words[q]) for q in questions}
+    dense = {q: snapshot.dense_scores(vectors[q][0], depth) for q in questions}
+    lexical = {q: snapshot.lexical_scores(words[q]) for q in questions}
     ranked = {q: searcher.rank_many([SearchRequest(q, 5, "hybrid")], [words[q]], snapshot)[0] for q in questions}
     return {
         "question terms": lambda q: terms(q),
-        "dense score of every passage": lambda q: snapshot.vectors.scores(vectors[q], depth),
-        "BM25 score of every passage": lambda q: snapshot.lexical.scores(words[q]),
+        "dense score of every passage": lambda q: snapshot.dense_scores(vectors[q][0], depth),
+        "BM25 score of every passage": lambda q: snapshot.lexical_scores(words[q]),
         "fusion, top 5": lambda q: fuse_scores(dense[q], lexical[q], searcher.fusion, 5, depth),
         "five results with answers": lambda q: searcher.results(ranked[q], words[q], snapshot),
         "whole search but the encoder": lambda q: searcher.search(SearchRequest(q, 5, "hybrid")),

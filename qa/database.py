@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS passages (
     vector  BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_of_version ON passages (version);
+CREATE INDEX IF NOT EXISTS documents_added ON documents (added);
+CREATE INDEX IF NOT EXISTS documents_removed ON documents (removed) WHERE removed IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_removed_at ON documents (removed_at) WHERE removed_at IS NOT NULL;
 """
 
 # Columns added since format 2, so that ``qa ingest --replace`` can rebuild such a store in place.
@@ -104,11 +107,28 @@ class Revision:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one write did: the generation it made, the ids it deleted and those it replaced."""
+    """What one write did: the generation it made, the ids it deleted and those it
+    replaced; the rows it stored for each revision (in passage order) and the rows it
+    removed; how many more documents the store holds after it."""
 
     generation: int
     deleted: list[str]
     replaced: set[str]
+    added_rows: list[np.ndarray] = field(default_factory=list)
+    removed_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    documents_added: int = 0
+
+
+@dataclass(frozen=True)
+class StoreChanges:
+    """What the generations after one changed: rows added and rows removed (each
+    sorted), and how many more documents the store holds."""
+
+    generation: int
+    meta: dict[str, str]
+    added_rows: np.ndarray
+    removed_rows: np.ndarray
+    documents_added: int
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,28 @@ class DocumentStore:
             ).fetchall()
             (documents,), = connection.execute("SELECT count(*) FROM documents WHERE removed IS NULL")
         return LiveRows(int(meta.get("generation", 0)), np.array([r for r, in rows], dtype=np.int64), documents, meta)
+
+    def changes(self, since: int) -> StoreChanges | None:
+        """What the generations after ``since`` changed, read in one transaction; None
+        when some of it was purged already (``RETAIN_SECONDS``): compare ``live_rows``."""
+        with self._reading() as connection:
+            meta = dict(connection.execute("SELECT key, value FROM meta"))
+            if int(meta.get("purged", meta.get("generation", 0))) > since:
+                return None
+
+            def rows(where: str, parameters: tuple) -> np.ndarray:
+                found = connection.execute(f"SELECT p.row FROM passages p JOIN documents d USING (version) "
+                                           f"WHERE {where} ORDER BY p.row", parameters).fetchall()
+                return np.array([r for r, in found], dtype=np.int64)
+
+            def documents(where: str, parameters: tuple) -> int:
+                (count,), = connection.execute(f"SELECT count(*) FROM documents d WHERE {where}", parameters)
+                return count
+
+            added, removed = ("d.added > ? AND d.removed IS NULL", (since,)), ("d.removed > ? AND d.added <= ?",
+                                                                             (since, since))
+            return StoreChanges(int(meta.get("generation", 0)), meta, rows(*added), rows(*removed),
+                                documents(*added) - documents(*removed))
 
     def passages(self, rows: Iterable[int]) -> dict[int, PassageRecord]:
         """The passages at ``rows``, keyed by row; rows purged meanwhile are left out."""
@@ -268,20 +310,31 @@ class DocumentStore:
         refused when the store has been rebuilt since (its vectors would not fit).
         """
         with self._transaction(store_id) as (connection, generation, now):
-            remove = "UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL AND doc_id = ?"
-            deleted = [doc_id for doc_id in delete if connection.execute(remove, (generation, now, doc_id)).rowcount]
-            replaced = set()
+            remove = ("UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL AND doc_id = ? "
+                      "RETURNING version")
+            versions: list[int] = []
+
+            def removed(doc_id: str) -> bool:
+                found = connection.execute(remove, (generation, now, doc_id)).fetchall()
+                versions.extend(v for v, in found)
+                return bool(found)
+
+            deleted = [doc_id for doc_id in delete if removed(doc_id)]
+            replaced, added_rows, rows = set(), [], _Rows(connection)
             for revision in revisions:
                 doc_id = revision.document.doc_id
-                if connection.execute(remove, (generation, now, doc_id)).rowcount:
+                if removed(doc_id):
                     if create:
                         raise DocumentExists(doc_id)
                     replaced.add(doc_id)
-                _insert(connection, revision, generation)
+                added_rows.append(_insert(connection, revision, generation, rows))
             if keep_only is not None:
                 live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
-                connection.executemany(remove, [(generation, now, i) for i in live if i not in keep_only])
-        return WriteResult(generation, deleted, replaced)
+                for doc_id in live:
+                    if doc_id not in keep_only:
+                        removed(doc_id)
+            removed_rows = _rows_of(connection, versions)
+        return WriteResult(generation, deleted, replaced, added_rows, removed_rows, len(added_rows) - len(versions))
 
     def initialise(self, meta: dict[str, str]) -> None:
         """Give an empty store its settings (format version, store id, model, ...)."""
@@ -301,8 +354,9 @@ class DocumentStore:
         """Store ``revisions`` for the rebuild ``stage``, unseen until it is committed."""
         with self._writing() as connection:
             _check_stage(connection, stage)
+            rows = _Rows(connection)
             for revision in revisions:
-                _insert(connection, revision, 0, removed=-stage)
+                _insert(connection, revision, 0, rows, removed=-stage)
 
     def commit_rebuild(self, stage: int, meta: dict[str, str]) -> int:
         """Swap the staged contents of ``stage`` in for every stored document, and the
@@ -339,8 +393,13 @@ class DocumentStore:
                                        f"nothing was written", code="index_settings")
             generation, now = int(meta.get("generation", 0)) + 1, time.time()
             yield connection, generation, now
+            # The newest generation whose removals may be gone: changes() reads none older.
+            (latest,), = connection.execute("SELECT max(removed) FROM documents WHERE removed_at < ?",
+                                            (now - RETAIN_SECONDS,))
+            purged = max(int(meta.get("purged", generation - 1)), latest or 0)
             connection.execute("DELETE FROM documents WHERE removed_at < ?", (now - RETAIN_SECONDS,))
-            connection.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
+            connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                   [("generation", str(generation)), ("purged", str(purged))])
 
     def close(self) -> None:
         self._reader.close()
@@ -349,7 +408,7 @@ class DocumentStore:
 
 def initialise_store(store: DocumentStore, meta: dict[str, str]) -> None:
     """Give a new store its format version, its own id and ``meta`` (model, dimension, chunking)."""
-    store.initialise({"format_version": str(FORMAT_VERSION), "store_id": new_store_id(), **meta})
+    store.initialise({"format_version": str(FORMAT_VERSION), "store_id": new_store_id(), "purged": "0", **meta})
 
 
 def new_store_id() -> str:
@@ -364,7 +423,34 @@ def _check_stage(connection: sqlite3.Connection, stage: int) -> None:
                                code="index_busy")
 
 
-def _insert(connection: sqlite3.Connection, revision: Revision, generation: int, removed: int | None = None) -> None:
+def _rows_of(connection: sqlite3.Connection, versions: list[int]) -> np.ndarray:
+    """The passage rows of document ``versions``, sorted."""
+    rows: list[int] = []
+    for first in range(0, len(versions), _BATCH):
+        batch = versions[first : first + _BATCH]
+        rows += [r for r, in connection.execute(
+            f"SELECT row FROM passages WHERE version IN ({','.join('?' * len(batch))})", batch)]
+    return np.array(sorted(rows), dtype=np.int64)
+
+
+class _Rows:
+    """Hands out passage rows in one transaction: above every row ever used, as
+    AUTOINCREMENT would, but known without reading each one back."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        (self.next,), = connection.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'passages'), 0), "
+            "coalesce((SELECT max(row) FROM passages), 0)) + 1")
+
+    def take(self, count: int) -> np.ndarray:
+        rows = np.arange(self.next, self.next + count, dtype=np.int64)
+        self.next += count
+        return rows
+
+
+def _insert(connection: sqlite3.Connection, revision: Revision, generation: int, rows: _Rows,
+            removed: int | None = None) -> np.ndarray:
+    """Store one revision; returns its passages' rows, in passage order."""
     d = revision.document
     (version,), = connection.execute(
         "INSERT INTO documents (doc_id, title, source, text, metadata, structure, checksum, added, removed) "
@@ -373,11 +459,14 @@ def _insert(connection: sqlite3.Connection, revision: Revision, generation: int,
          checksum(d), generation, removed),
     )
     vectors = np.ascontiguousarray(revision.vectors, dtype=np.float32)
+    taken = rows.take(len(revision.passages))
     connection.executemany(
-        'INSERT INTO passages (version, ordinal, start, "end", section, page, vector) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        ((version, p.ordinal, p.start, p.end, p.section, p.page, v.tobytes())
-         for p, v in zip(revision.passages, vectors)),
+        'INSERT INTO passages (row, version, ordinal, start, "end", section, page, vector) '
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        ((row, version, p.ordinal, p.start, p.end, p.section, p.page, v.tobytes())
+         for row, p, v in zip(taken.tolist(), revision.passages, vectors)),
     )
+    return taken
 
 
 def _filter_sql(search_filter: SearchFilter) -> tuple[str, list[Any]]:

@@ -17,8 +17,9 @@ from qa.documents import Document, Passage
 from qa.engine import DocumentSummary, EngineState
 from qa.filters import SearchFilter
 from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
-from qa.index import Index, Snapshot
+from qa.index import Index
 from qa.lru import LRUCache
+from qa.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from qa.search import SearchRequest
@@ -63,49 +64,50 @@ class EmbeddedEngine:
         snapshot = self.index.snapshot()
         if not len(snapshot):
             return [[] for _ in requests]
-        return [self.positions(request, vector, words, snapshot, fusion, candidates).at(snapshot.rows).pairs()
-                for request, vector, words in zip(requests, vectors, question_terms)]
+        rankings = []
+        for request, vector, words in zip(requests, vectors, question_terms):
+            found = self.positions(request, vector, words, snapshot, fusion, candidates)
+            rankings.append(Scored(snapshot.row_at(found.ids), found.scores).pairs())
+        return rankings
 
     def positions(self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str],
                   snapshot: Snapshot, fusion: Fusion = Fusion(), candidates: int = 200) -> Scored:
         """One question's top ``k`` snapshot positions in its mode, best first; with a
         filter, only positions it allows are ranked, on both sides, so that none of the
-        ``k`` is lost to a passage the filter drops."""
+        ``k`` is lost to a passage the filter drops (nor to a deleted one)."""
         allowed = self.allowed(request.filter, snapshot) if request.filter else None
         if allowed is not None and not len(allowed):
             return Scored.empty()
         if request.mode == "lexical":
-            scores, positions = snapshot.lexical.search(question_terms, request.k, allowed)
-            return Scored(positions, scores)
+            return snapshot.lexical(question_terms, request.k, allowed)
         if vector is None:
             raise ValueError(f"a {request.mode} search needs the question's vector")
         if request.mode == "dense":
-            return _dense(snapshot, vector, request.k, allowed)
+            return snapshot.dense(vector, request.k, allowed)
         depth = max(candidates, request.k)
-        if len(snapshot) > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
-            scores, positions = snapshot.lexical.search(question_terms, depth, allowed)
-            dense_side = _dense(snapshot, vector, depth, allowed)
-            return fuse(dense_side, Scored(positions, scores), fusion).top(request.k)
-        dense = snapshot.vectors.scores(vector[np.newaxis], depth, allowed)[0]
-        lexical = snapshot.lexical.scores(question_terms)
+        if snapshot.size > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
+            return fuse(snapshot.dense(vector, depth, allowed), snapshot.lexical(question_terms, depth, allowed),
+                        fusion).top(request.k)
+        if allowed is None:
+            allowed = snapshot.live_positions  # None when nothing is deleted
+        dense = snapshot.dense_scores(vector, depth, allowed)
+        lexical = snapshot.lexical_scores(question_terms)
         if allowed is None:
             return fuse_scores(dense, lexical, fusion, request.k, candidates)
         fused = fuse_scores(dense[allowed], lexical[allowed], fusion, request.k, candidates)
         return Scored(allowed[fused.ids], fused.scores)
 
     def allowed(self, search_filter: SearchFilter, snapshot: Snapshot) -> np.ndarray:
-        """The sorted snapshot positions of passages whose documents pass ``search_filter``."""
+        """The sorted live snapshot positions of passages whose documents pass ``search_filter``."""
         key = (snapshot.store_id, snapshot.generation, search_filter)
         found = self._allowed.get(key)
         if found is None:
-            rows = self.index.store.filtered_rows(search_filter)
-            at = np.minimum(np.searchsorted(snapshot.rows, rows), max(len(snapshot) - 1, 0))
-            found = at[snapshot.rows[at] == rows] if len(snapshot) else np.zeros(0, np.int64)
+            found = snapshot.positions_of(self.index.store.filtered_rows(search_filter))
             self._allowed.put(key, found)
         return found
 
     def term_weights(self, question_terms: list[str]) -> dict[str, float]:
-        return self.index.snapshot().lexical.idf(question_terms)
+        return self.index.snapshot().idf(question_terms)
 
     def passages(self, keys: Iterable[int]) -> dict[int, PassageRecord]:
         """The stored passages at ``keys``, from the cache where shown before."""
@@ -166,11 +168,6 @@ class EmbeddedEngine:
 
     def close(self) -> None:
         self.index.close()
-
-
-def _dense(snapshot: Snapshot, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Scored:
-    (scores,), (positions,) = snapshot.vectors.search(vector[np.newaxis], k, allowed)
-    return Scored(positions[positions >= 0], scores[positions >= 0])
 
 
 def _state(snapshot: Snapshot) -> EngineState:

@@ -2,13 +2,21 @@
 
 Layout of ``index/<name>/``::
 
-    documents.sqlite        documents, passages and vectors: the source of truth
-    derived/gen-<N>/        FAISS and BM25 as of store generation N, with snapshot.json
+    documents.sqlite          documents, passages and vectors: the source of truth
+    derived/segments/<name>/  one segment: FAISS and BM25 of some passages (``qa.segments``)
+    derived/gen-<N>-<id>/     snapshot.json: the segments of store generation N, and
+                              deleted-<segment>.npy: the positions deleted from each since
 
 The derived files only save time at start-up. Whatever they hold is brought up to
-the store's generation by comparing passage rows, and rebuilt from the store when
-missing, damaged or built with other settings. A search takes one ``Snapshot`` and
-uses it throughout, so a write that lands meanwhile is seen whole or not at all.
+the store's generation from the rows added and removed since, and rebuilt from the
+store when missing, damaged or built with other settings. A search takes one
+``Snapshot`` and uses it throughout, so a write that lands meanwhile is seen whole
+or not at all.
+
+A write costs what it changes: its new passages become a small segment (built from
+what the write holds, not read back), and the rows it removed are marked deleted in
+theirs. Merges run in a background thread and swap their segment in atomically; a
+merge killed at any moment leaves the saved snapshot before it, whole.
 
 When another process rebuilds the store (``qa ingest --replace`` with other
 settings), an open index follows it if the model is the same, rebuilding its
@@ -26,115 +34,47 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from qa.database import FORMAT_VERSION, DocumentStore, LiveRows, Revision, WriteResult, initialise_store, new_store_id
+from qa.database import FORMAT_VERSION, DocumentStore, Revision, WriteResult, initialise_store, new_store_id
 from qa.errors import IndexUnavailable
-from qa.lexical import LexicalIndex, LexicalSettings, passage_terms
+from qa.lexical import LexicalSettings, passage_terms
 from qa.memory import release_freed_memory
-from qa.vector_store import VectorStore
+from qa.segments import SEGMENT_PASSAGES, Segment, SegmentBuilder, SegmentView, fsync, merged, to_merge
+from qa.snapshot import Snapshot
 
 DATABASE = "documents.sqlite"
 DERIVED = "derived"
+SEGMENTS = "segments"
 SNAPSHOT = "snapshot.json"
 # How the files of a derived snapshot are laid out; one written otherwise is rebuilt and replaced.
-DERIVED_FORMAT = 2
+DERIVED_FORMAT = 3
 # How often searches ask the store whether another process has written: a write
 # elsewhere shows up this much later at most, and a search mostly skips the query.
 CHECK_EVERY_SECONDS = 0.1
 # Passages read from the store at a time while a snapshot takes in new ones.
 READ_ROWS = 10_000
+# A segment built with this many passages is saved at once and opened memory-mapped,
+# so that a bulk ingest holds one segment's worth in memory, never the whole index.
+SAVED_FROM = 20_000
+# A saved segment no snapshot names is deleted once this old: younger, it may be one
+# another process has saved and not yet named.
+UNNAMED_SEGMENT_SECONDS = 600.0
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """Search indexes of one store generation; position ``i`` in both is passage ``rows[i]``.
+@dataclass
+class _Pending:
+    """Writes of this process not yet in the snapshot: what they added and removed."""
 
-    ``rows`` ascend: rows are never reused, and a snapshot takes in new ones after the
-    ones it keeps (a rebuild, whose rows become live all at once, starts a new snapshot)."""
-
-    store_id: str
+    builder: SegmentBuilder
+    removed: list[np.ndarray]
     generation: int
-    rows: np.ndarray
-    vectors: VectorStore
-    lexical: LexicalIndex
     documents: int
-
-    @classmethod
-    def empty(cls, store_id: str, dimension: int, settings: LexicalSettings) -> Snapshot:
-        return cls(store_id, 0, np.zeros(0, np.int64), VectorStore.build(np.zeros((0, dimension), np.float32)),
-                   LexicalIndex.empty(settings), 0)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def updated(self, live: LiveRows, store: DocumentStore) -> Snapshot:
-        """This snapshot brought to ``live``: rows gone are dropped, new rows read from the
-        store, ``READ_ROWS`` at a time, so that their texts are never all in memory at once."""
-        keep = np.isin(self.rows, live.rows)
-        new = np.setdiff1d(live.rows, self.rows, assume_unique=True)
-        found: list[int] = []
-        added = np.empty((len(new), self.vectors.dimension), np.float32)
-
-        def new_terms() -> Iterator[list[str]]:
-            """Each new passage's BM25 terms; its row and vector go to ``found`` and ``added``."""
-            for first in range(0, len(new), READ_ROWS):
-                records = store.passages(new[first : first + READ_ROWS])
-                vectors = store.vectors(list(records), self.vectors.dimension)
-                for row in new[first : first + READ_ROWS].tolist():
-                    record = records.get(row)
-                    if record is not None and row in vectors:  # rows purged meanwhile are left out
-                        added[len(found)] = vectors[row]
-                        found.append(row)
-                        passage = record.passage
-                        yield passage_terms(passage.text, record.title, self.lexical.settings, passage.section)
-
-        lexical = self.lexical.updated(keep, new_terms())
-        return Snapshot(
-            store_id=self.store_id,
-            generation=live.generation,
-            rows=np.concatenate([self.rows[keep], np.array(found, dtype=np.int64)]),
-            vectors=self.vectors.updated(keep, added[: len(found)]),
-            lexical=lexical,
-            documents=live.documents,
-        )
-
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True)
-        np.save(directory / "rows.npy", self.rows)
-        self.vectors.save(directory / "vectors.faiss")
-        self.lexical.save(directory)
-        description = {"format": DERIVED_FORMAT, "store_id": self.store_id, "generation": self.generation,
-                       "passages": len(self),
-                       "documents": self.documents, "lexical": self.lexical.settings.as_dict()}
-        (directory / SNAPSHOT).write_text(json.dumps(description) + "\n")
-        for path in directory.iterdir():
-            _fsync(path)
-        _fsync(directory)
-
-    @classmethod
-    def load(cls, directory: Path, store_id: str, settings: LexicalSettings) -> Snapshot:
-        description = json.loads((directory / SNAPSHOT).read_text())
-        if description.get("format") != DERIVED_FORMAT:
-            raise ValueError(f"written in format {description.get('format', 1)}; this version reads {DERIVED_FORMAT}")
-        if description["store_id"] != store_id or description["lexical"] != settings.as_dict():
-            raise ValueError("built from another store or with other BM25 settings")
-        snapshot = cls(
-            store_id=store_id,
-            generation=description["generation"],
-            rows=np.load(directory / "rows.npy", allow_pickle=False),
-            vectors=VectorStore.load(directory / "vectors.faiss"),
-            lexical=LexicalIndex.load(directory, settings),
-            documents=description["documents"],
-        )
-        if not len(snapshot.rows) == len(snapshot.vectors) == len(snapshot.lexical) == description["passages"]:
-            raise ValueError("its parts hold different numbers of passages")
-        return snapshot
 
 
 class Index:
@@ -147,9 +87,13 @@ class Index:
         self._refreshing = threading.Lock()
         self._checked_at = 0.0
         self._unusable: IndexUnavailable | None = None  # set once the store was rebuilt with another model
+        self._pending: _Pending | None = None
+        self._merging: threading.Thread | None = None
+        self._merge_failed = False  # not tried again until the next change
+        self._closed = False
         self._follow(store.meta())
         self._snapshot = self._load_derived()
-        self._saved_generation = self._snapshot.generation
+        self._saved: Snapshot | None = self._snapshot if self._snapshot.generation else None
         self._saved_at = 0.0
         self.refresh()
 
@@ -159,6 +103,10 @@ class Index:
         self.model = meta["model"]
         self.dimension = int(meta["dimension"])
         self.chunking = json.loads(meta["chunking"])
+
+    @property
+    def segments(self) -> Path:
+        return self.root / DERIVED / SEGMENTS
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> Index:
@@ -199,9 +147,43 @@ class Index:
     def write(self, revisions: Iterable[Revision] = (), delete: Iterable[str] = (),
               keep_only: set[str] | None = None, create: bool = False) -> WriteResult:
         """One write to the store (see ``DocumentStore.write``), refused if the store was
-        rebuilt under this index. Searches see it after the next ``refresh``."""
+        rebuilt under this index. Searches see it after the next ``refresh``; its new
+        passages go to the next segment as they are, without being read back."""
         self._check_usable()
-        return self.store.write(revisions, delete, keep_only, store_id=self.store_id, create=create)
+        revisions = list(revisions)
+        result = self.store.write(revisions, delete, keep_only, store_id=self.store_id, create=create)
+        with self._refreshing:
+            self._take(revisions, result)
+        return result
+
+    def _take(self, revisions: list[Revision], result: WriteResult) -> None:
+        """Hold this process's write for the next snapshot, when it follows the last one
+        held; after a write of another process, the store is read instead."""
+        pending = self._pending
+        held = pending.generation if pending is not None else self._snapshot.generation
+        if result.generation != held + 1 or self._snapshot.store_id != self.store_id:
+            if result.generation > held:
+                self._pending = None  # the next update reads every change since the snapshot
+            return
+        if pending is None:
+            pending = self._pending = _Pending(SegmentBuilder(self.dimension, self._lexical), [],
+                                               self._snapshot.generation, self._snapshot.documents)
+        if revisions:
+            pending.builder.add(np.concatenate(result.added_rows), np.concatenate([r.vectors for r in revisions]),
+                                [passage_terms(p.text, r.document.title, self._lexical, p.section)
+                                 for r in revisions for p in r.passages])
+        pending.removed.append(result.removed_rows)
+        pending.generation, pending.documents = result.generation, pending.documents + result.documents_added
+        if len(pending.builder) >= SEGMENT_PASSAGES:
+            self._apply_pending()
+
+    def _apply_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        removed = np.concatenate(pending.removed) if pending.removed else np.zeros(0, np.int64)
+        segment = self._settled(pending.builder.build())
+        self._swap(self._snapshot.changed(removed, [segment], pending.generation, pending.documents))
 
     def rebuild(self, meta: dict[str, str], batches: Iterable[list[Revision]]) -> Snapshot:
         """Replace every document with ``batches``, made with the settings ``meta``.
@@ -214,8 +196,9 @@ class Index:
         meta = {**meta, "store_id": new_store_id()}
         self.store.commit_rebuild(stage, meta)
         with self._refreshing:
+            self._pending = None
             self._follow(self.store.meta())
-            self._snapshot = Snapshot.empty(self.store_id, self.dimension, self._lexical)
+            self._snapshot = Snapshot.empty(self.store_id, self._lexical)
             return self._update()
 
     def snapshot(self) -> Snapshot:
@@ -258,24 +241,111 @@ class Index:
             return self._update()
 
     def _update(self) -> Snapshot:
+        """The snapshot brought to the store's generation: this process's held writes
+        first, then whatever else the store says was added or removed since."""
         self._check_usable()
+        self._apply_pending()
         snapshot = self._snapshot
         meta = self.store.meta()
-        if (meta.get("store_id"), meta.get("generation", "0")) == (snapshot.store_id, str(snapshot.generation)):
-            return snapshot  # current: no need to read every live row (an open of an index saved up to date)
-        live = self.store.live_rows()
-        if live.meta.get("store_id") != self.store_id:  # rebuilt by another process: start again from nothing
-            self._check_rebuild(live.meta)
-            snapshot = Snapshot.empty(live.meta["store_id"], self.dimension, self._lexical)
-        if live.generation != snapshot.generation:
-            snapshot = snapshot.updated(live, self.store)
+        if (meta.get("store_id"), meta.get("generation", "0")) != (snapshot.store_id, str(snapshot.generation)):
+            snapshot = self._caught_up(snapshot)
         if snapshot.store_id != self.store_id:
             log.warning("index %s was rebuilt with the same model; now serving the rebuilt index", self.root)
-            self._follow(live.meta)
+            self._follow(self.store.meta())
+        self._swap(snapshot)
+        return snapshot
+
+    def _caught_up(self, snapshot: Snapshot) -> Snapshot:
+        """``snapshot`` brought to the store's generation by reading what changed since."""
+        changes = self.store.changes(snapshot.generation) if snapshot.generation or len(snapshot) == 0 else None
+        if changes is not None and changes.meta.get("store_id") == snapshot.store_id:
+            return snapshot.changed(changes.removed_rows, self._segments_of(changes.added_rows), changes.generation,
+                                    snapshot.documents + changes.documents_added)
+        live = self.store.live_rows()  # changes purged, or another store: compare every row
+        if live.meta.get("store_id") != snapshot.store_id:
+            self._check_rebuild(live.meta)
+            snapshot = Snapshot.empty(live.meta["store_id"], self._lexical)
+        held = snapshot.rows
+        removed = np.setdiff1d(held, live.rows, assume_unique=True)
+        added = np.setdiff1d(live.rows, held, assume_unique=True)
+        return snapshot.changed(removed, self._segments_of(added), live.generation, live.documents)
+
+    def _segments_of(self, rows: np.ndarray) -> list[Segment]:
+        """Segments of the stored passages at ``rows`` (ascending), read ``READ_ROWS`` at a
+        time, so that their texts are never all in memory at once; rows purged meanwhile
+        are left out."""
+        built: list[Segment] = []
+        builder = SegmentBuilder(self.dimension, self._lexical)
+        for first in range(0, len(rows), READ_ROWS):
+            batch = rows[first : first + READ_ROWS]
+            records = self.store.passages(batch)
+            vectors = self.store.vectors(list(records), self.dimension)
+            found = [row for row in batch.tolist() if row in records and row in vectors]
+            found_vectors = np.array([vectors[row] for row in found]).reshape(-1, self.dimension)
+            builder.add(np.array(found, np.int64), found_vectors,
+                        [passage_terms(records[row].passage.text, records[row].title, self._lexical,
+                                       records[row].passage.section) for row in found])
+            if len(builder) >= SEGMENT_PASSAGES:
+                built.append(self._settled(builder.build()))
+                builder = SegmentBuilder(self.dimension, self._lexical)
+        if len(builder):
+            built.append(self._settled(builder.build()))
+        return built
+
+    def _settled(self, segment: Segment) -> Segment:
+        """``segment``, or once it is large, the same saved and opened memory-mapped."""
+        if len(segment) < SAVED_FROM:
+            return segment
+        segment.save(self.segments)
+        return Segment.load(self.segments, segment.name, self._lexical)
+
+    def _swap(self, snapshot: Snapshot) -> None:
+        """Make ``snapshot`` the one searches take, then start a merge if one is due."""
         if snapshot is not self._snapshot:
             self._snapshot = snapshot
+            self._merge_failed = False
             release_freed_memory()  # what the snapshot before it held, unless a search still holds it
-        return snapshot
+        self._merge_if_due()
+
+    def _merge_if_due(self) -> None:
+        if self._closed or self._merge_failed or (self._merging is not None and self._merging.is_alive()):
+            return
+        views = to_merge(self._snapshot.views)
+        if views:
+            self._merging = threading.Thread(target=self._merge, args=(views,), name="index-merge", daemon=True)
+            self._merging.start()
+
+    def settle(self) -> Snapshot:
+        """Wait until no merge is due or running; the snapshot after them."""
+        while True:
+            merging = self._merging
+            if merging is not None:
+                merging.join()
+            with self._refreshing:
+                self._merge_if_due()
+                if self._merging is merging or self._merging is None:
+                    return self._snapshot
+
+    def _merge(self, views: list[SegmentView]) -> None:
+        """Merge ``views`` into one segment, save it, and swap it in for them."""
+        try:
+            log.info("merging %d segments of %d passages in %s", len(views), sum(v.live for v in views), self.root)
+            segment = merged(views, self._lexical)
+            if len(segment):
+                segment.save(self.segments)
+                if len(segment) >= SAVED_FROM:
+                    segment = Segment.load(self.segments, segment.name, self._lexical)
+            with self._refreshing:
+                swapped = self._snapshot.merged(views, segment)
+                if swapped is not None and not self._closed:
+                    self._snapshot = swapped
+                    release_freed_memory()
+            self._merging = None
+            with self._refreshing:
+                self._merge_if_due()
+        except Exception:
+            self._merge_failed = True
+            log.exception("could not merge segments of index %s", self.root)
 
     def _check_rebuild(self, meta: dict[str, str]) -> None:
         """Refuse for good a store rebuilt with another model or dimension: say so once."""
@@ -288,46 +358,95 @@ class Index:
         raise self._unusable
 
     def save(self) -> None:
-        """Write the current snapshot beside the store so the next start is quick."""
+        """Write the current snapshot beside the store so the next start is quick: its
+        segments not saved yet, then one file naming them all (the commit)."""
         snapshot = self._snapshot
         derived = self.root / DERIVED
-        target = derived / f"gen-{snapshot.generation}"
-        if not _holds(target, snapshot.store_id):
-            staging = derived / f".tmp-{uuid.uuid4().hex}"
-            snapshot.save(staging)
-            if target.exists():  # written by an earlier version of qa: set aside, then dropped
-                aside = derived / f".tmp-{uuid.uuid4().hex}"
-                with contextlib.suppress(OSError):
-                    os.rename(target, aside)
-                shutil.rmtree(aside, ignore_errors=True)
-            try:
-                os.rename(staging, target)
-            except OSError:  # another process saved this generation first
-                shutil.rmtree(staging, ignore_errors=True)
-            _fsync(derived)
-        self._saved_generation, self._saved_at = snapshot.generation, time.monotonic()
+        for view in snapshot.views:
+            view.segment.save(self.segments)
+        staging = derived / f".tmp-{uuid.uuid4().hex}"
+        _save_snapshot(snapshot, staging)
+        target = derived / f"gen-{snapshot.generation}-{uuid.uuid4().hex[:8]}"
+        os.rename(staging, target)
+        fsync(derived)
+        self._saved, self._saved_at = snapshot, time.monotonic()
+        self._collect(target, snapshot)
+
+    def _collect(self, kept: Path, snapshot: Snapshot) -> None:
+        """Drop saved snapshots older than ``kept``, staging left by dead processes, and
+        segments no remaining snapshot names."""
+        derived = kept.parent
+        named = {view.segment.name for view in snapshot.views}
         for entry in derived.iterdir():
-            if 0 <= _generation_of(entry) < snapshot.generation or _abandoned(entry):
-                shutil.rmtree(entry, ignore_errors=True)
+            number = _generation_of(entry)
+            if entry != kept and (0 <= number <= snapshot.generation or _abandoned(entry, 3600)):
+                _remove(entry)
+            elif number >= 0:  # a newer one, saved by another process
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    named |= set(json.loads((entry / SNAPSHOT).read_text())["segments"])
+        if self.segments.is_dir():
+            for entry in self.segments.iterdir():
+                if entry.name not in named and _abandoned(entry, UNNAMED_SEGMENT_SECONDS, any_name=True):
+                    _remove(entry)
 
     def save_every(self, seconds: float) -> None:
         """``save`` unless the derived files were written less than ``seconds`` ago."""
-        if self._snapshot.generation != self._saved_generation and time.monotonic() - self._saved_at > seconds:
+        if self._snapshot is not self._saved and time.monotonic() - self._saved_at > seconds:
             self.save()
 
     def _load_derived(self) -> Snapshot:
         """The newest derived snapshot on disk that is usable, else an empty one."""
         derived = self.root / DERIVED
-        candidates = sorted(derived.glob("gen-*"), key=_generation_of, reverse=True) if derived.is_dir() else []
+        candidates = sorted((p for p in derived.glob("gen-*")), key=_age_of, reverse=True) if derived.is_dir() else []
         for directory in candidates:
             try:
-                return Snapshot.load(directory, self.store_id, self._lexical)
+                return load_snapshot(directory, self.segments, self.store_id, self._lexical)
             except Exception as error:  # a damaged or foreign snapshot is rebuilt, never trusted
                 log.warning("ignoring derived index %s: %s", directory, error)
-        return Snapshot.empty(self.store_id, self.dimension, self._lexical)
+        return Snapshot.empty(self.store_id, self._lexical)
 
     def close(self) -> None:
+        with self._refreshing:
+            self._closed = True
+        merging = self._merging
+        if merging is not None:
+            merging.join()
         self.store.close()
+
+
+def _save_snapshot(snapshot: Snapshot, directory: Path) -> None:
+    """Write ``snapshot``'s description into ``directory``: its segments in order, and
+    the positions deleted from each."""
+    directory.mkdir(parents=True)
+    for view in snapshot.views:
+        if view.deleted is not None:
+            np.save(directory / f"deleted-{view.segment.name}.npy", np.flatnonzero(view.deleted), allow_pickle=False)
+    description = {"format": DERIVED_FORMAT, "store_id": snapshot.store_id, "generation": snapshot.generation,
+                   "passages": len(snapshot), "documents": snapshot.documents,
+                   "lexical": snapshot.settings.as_dict(), "segments": [v.segment.name for v in snapshot.views]}
+    (directory / SNAPSHOT).write_text(json.dumps(description) + "\n")
+    for path in directory.iterdir():
+        fsync(path)
+    fsync(directory)
+
+
+def load_snapshot(directory: Path, segments: Path, store_id: str, settings: LexicalSettings) -> Snapshot:
+    description = json.loads((directory / SNAPSHOT).read_text())
+    if description.get("format") != DERIVED_FORMAT:
+        raise ValueError(f"written in format {description.get('format', 1)}; this version reads {DERIVED_FORMAT}")
+    if description["store_id"] != store_id or description["lexical"] != settings.as_dict():
+        raise ValueError("built from another store or with other BM25 settings")
+    views = []
+    for name in description["segments"]:
+        view = SegmentView(Segment.load(segments, name, settings))
+        deleted = directory / f"deleted-{name}.npy"
+        if deleted.is_file():
+            view = view.without(np.load(deleted, allow_pickle=False))
+        views.append(view)
+    snapshot = Snapshot(store_id, description["generation"], description["documents"], tuple(views), settings)
+    if len(snapshot) != description["passages"]:
+        raise ValueError("its segments hold another number of passages than it says")
+    return snapshot
 
 
 def settings_differ(stored: dict[str, str], meta: dict[str, str]) -> dict[str, tuple[str | None, str]]:
@@ -362,31 +481,37 @@ def _checked_store(store: DocumentStore, rebuilding: bool = False) -> DocumentSt
     )
 
 
-def _holds(directory: Path, store_id: str) -> bool:
-    """Whether ``directory`` holds a snapshot of ``store_id`` in the format this version writes."""
-    try:
-        description = json.loads((directory / SNAPSHOT).read_text())
-    except (OSError, ValueError):
-        return False
-    return description.get("format") == DERIVED_FORMAT and description.get("store_id") == store_id
+def _remove(path: Path) -> None:
+    """Delete a folder, first renamed to staging so that a crash midway leaves no
+    half-deleted snapshot or segment under its own name."""
+    if not path.name.startswith(".tmp-"):
+        aside = path.parent / f".tmp-{uuid.uuid4().hex}"
+        try:
+            os.rename(path, aside)
+        except OSError:
+            return  # gone already
+        path = aside
+    shutil.rmtree(path, ignore_errors=True)
 
 
-def _abandoned(path: Path) -> bool:
-    """A staging folder left by a process that died while saving."""
+def _abandoned(path: Path, seconds: float, any_name: bool = False) -> bool:
+    """Staging left by a process that died while saving (or with ``any_name``, any
+    entry) not touched for ``seconds``."""
     try:
-        return path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime > 3600
+        return (any_name or path.name.startswith(".tmp-")) and time.time() - path.stat().st_mtime > seconds
     except FileNotFoundError:
         return False
 
 
 def _generation_of(path: Path) -> int:
-    prefix, _, number = path.name.partition("-")
-    return int(number) if prefix == "gen" and number.isdigit() else -1
+    """N of a saved snapshot ``gen-N-<id>``; -1 for anything else."""
+    parts = path.name.split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[0] == "gen" and parts[1].isdigit() else -1
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
+def _age_of(path: Path) -> tuple[int, float]:
+    """Newer snapshots first: by generation, then by when they were saved."""
     try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        return _generation_of(path), path.stat().st_mtime
+    except FileNotFoundError:
+        return -1, 0.0

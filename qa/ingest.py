@@ -161,7 +161,8 @@ def store_documents(
     total = len(documents) if isinstance(documents, Sized) else None
     with tqdm(total=total, desc="embedding", unit="doc", disable=not progress) as bar:
         changed = _changed(engine, documents, create, report, seen, bar)
-        write_batches(engine, _revisions(changed, embedder, settings), report, create)
+        # Embedding runs a batch or two ahead of the writes, as reading and chunking run ahead of it.
+        write_batches(engine, _ahead(_revisions(changed, embedder, settings)), report, create)
     if replace:
         engine.write(keep_only=seen)
     report.unchanged.sort()

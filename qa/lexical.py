@@ -1,13 +1,16 @@
-"""BM25 over passage terms, kept as term counts so passages can come and go.
+"""BM25 over passage terms, one segment of passages at a time.
 
-Scores are Lucene's BM25 (as Pyserini and bm25s compute it). The counts are a
-sparse matrix (passage positions x vocabulary); an index drops passages and takes
-new ones without reading the others again, and is saved as plain arrays (no pickle).
+Scores are Lucene's BM25 (as Pyserini and bm25s compute it) with statistics of the
+whole collection: a term's IDF counts the live passages of every segment that hold
+it, and lengths are normalised by the average over all of them, so a passage scores
+the same whichever segment holds it. A segment keeps raw term counts, by passage and
+by term, and weighs the postings a question reads when it reads them; its arrays are
+saved as plain ``.npy`` files (no pickle) and opened memory-mapped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,11 +21,9 @@ from qa.chunking import SECTION_SEPARATOR
 from qa.tokens import terms
 from qa.topk import best_positions
 
-# The files of a saved index begin so (lexical-counts.npy, ...).
+# The files of a saved segment begin so (lexical-counts.npy, ...).
 LEXICAL = "lexical"
-# New passages are counted in groups of this many: one sort each, in bounded memory.
-COUNTED_TOGETHER = 10_000
-# MaxScore (LexicalIndex.search) stops looking for candidates once their postings
+# MaxScore (LexicalSegment.search) stops looking for candidates once their postings
 # pass 1/SPARSE_SHARE of the passages: summing every posting into one array is then
 # cheaper (python -m bench.hybrid_at_scale).
 SPARSE_SHARE = 8
@@ -54,72 +55,138 @@ def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSett
     if settings.section_in_every_passage and section:
         headers += section.split(SECTION_SEPARATOR)[1:]  # the path begins with the title
     lowered = text.lower()
-    added = [word for header in headers if header and header.lower() not in lowered for word in terms(header)]
+    added = [word for header in headers if header and header.lower() not in lowered for word in _terms_of(header)]
     return added + terms(text)
 
 
-class LexicalIndex:
-    """BM25 scores of passage positions for a list of query terms."""
+@functools.lru_cache(maxsize=4096)
+def _terms_of(header: str) -> tuple[str, ...]:
+    """A title's or heading's terms: the same for every passage under it."""
+    return tuple(terms(header))
 
-    def __init__(self, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings,
-                 derived: tuple[np.ndarray, sparse.csc_matrix, np.ndarray] | None = None) -> None:
-        """``derived``: the (idf, weights, best) that ``counts`` give, as saved, when known."""
+
+def idf(frequency: np.ndarray | int, passages: int) -> np.ndarray:
+    """Lucene's IDF of terms held by ``frequency`` of ``passages`` passages."""
+    return np.log(1 + (passages - np.asarray(frequency, np.float64) + 0.5) / (np.asarray(frequency) + 0.5))
+
+
+@dataclass(frozen=True)
+class Collection:
+    """What BM25 needs of every live passage: how many, their average length, and each
+    question term's IDF and frequency (how many hold it)."""
+
+    passages: int
+    average_length: float
+    idf: dict[str, float]
+    frequency: dict[str, int]
+
+
+@dataclass(frozen=True)
+class QuestionTerms:
+    """A question's terms as one segment knows them: its columns and each one's IDF,
+    in the question's order (a repeated term counts each time, as in bm25s)."""
+
+    columns: np.ndarray
+    idf: np.ndarray
+    average_length: float
+
+    @classmethod
+    def of(cls, segment: LexicalSegment, question: list[str], collection: Collection) -> QuestionTerms:
+        known = [t for t in question if t in segment.columns]
+        return cls(np.array([segment.columns[t] for t in known], np.int64),
+                   np.array([collection.idf[t] for t in known], np.float64), collection.average_length)
+
+
+class TermCounter:
+    """Counts passages' terms into CSR rows as they come, with a vocabulary that grows."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, int] = {}
+        self._parts: list[sparse.csr_matrix] = []
+        self.rows = 0
+
+    def add(self, passages: list[list[str]]) -> None:
+        """Count ``passages`` (their terms) in one sort."""
+        columns = self.columns
+        ids = np.fromiter((columns.setdefault(w, len(columns)) for words in passages for w in words), dtype=np.int64)
+        owner = np.repeat(np.arange(len(passages), dtype=np.int64), [len(words) for words in passages])
+        pairs, counts = np.unique(owner * (len(columns) + 1) + ids, return_counts=True)
+        rows, indices = np.divmod(pairs, len(columns) + 1)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(passages)))])
+        self._parts.append(sparse.csr_matrix((counts.astype(np.int32), indices.astype(np.int32), indptr),
+                                             shape=(len(passages), len(columns))))
+        self.rows += len(passages)
+
+    def segment(self, settings: LexicalSettings) -> LexicalSegment:
+        """Everything counted so far as one segment."""
+        width = len(self.columns)
+        for part in self._parts:
+            part.resize((part.shape[0], width))
+        counts = sparse.vstack(self._parts, format="csr", dtype=np.int32) if self._parts else \
+            sparse.csr_matrix((0, width), dtype=np.int32)
+        return LexicalSegment.of_counts(list(self.columns), counts, settings)
+
+
+class LexicalSegment:
+    """BM25 term counts of one segment's passages (positions ``0..len-1``)."""
+
+    def __init__(self, vocabulary: list[str], counts: sparse.csr_matrix, postings: sparse.csc_matrix,
+                 lengths: np.ndarray, best: np.ndarray, settings: LexicalSettings) -> None:
+        """``postings``: the counts by term, as float32; ``best``: each term's highest
+        ``tf / (tf + k1·(1 - b + b·length/average))`` at this segment's own average length."""
         self.settings = settings
-        self._vocabulary = vocabulary
-        self._columns = {term: column for column, term in enumerate(vocabulary)}
-        self._counts = counts
-        self._idf, self._weights, self._best = derived or self._derived()
+        self.vocabulary = vocabulary
+        self.columns = {term: column for column, term in enumerate(vocabulary)}
+        self.counts = counts
+        self._postings = postings
+        self.lengths = lengths
+        self._best = best
+        self.total_length = int(lengths.sum(dtype=np.float64))
+        self.frequency = np.diff(postings.indptr).astype(np.int64)  # passages holding each term
+        self.own_average = self.total_length / len(lengths) if len(lengths) and self.total_length else 1.0
 
-    def _derived(self) -> tuple[np.ndarray, sparse.csc_matrix, np.ndarray]:
-        """Each term's IDF, every posting's BM25 weight by term, and each term's highest
-        weight in any passage (what it can add to a score at most)."""
-        counts = self._counts
-        frequency = np.bincount(counts.indices, minlength=len(self._vocabulary))  # passages holding each term
-        idf = np.log(1 + (counts.shape[0] - frequency + 0.5) / (frequency + 0.5))
-        weights = self._bm25_weights(idf).tocsc()
-        weights.sort_indices()
-        starts, ends = weights.indptr[:-1], weights.indptr[1:]
+    @classmethod
+    def of_counts(cls, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings) -> LexicalSegment:
+        lengths = np.asarray(counts.sum(axis=1), dtype=np.int64).ravel().astype(np.float32)  # exact below 2**24
+        postings = counts.astype(np.float32).tocsc()
+        postings.sort_indices()
+        average = lengths.mean() if len(lengths) and lengths.sum() else 1.0
+        tf = postings.data
+        norm = settings.k1 * (1 - settings.b + settings.b * lengths[postings.indices] / average)
+        saturation = (tf / (tf + norm)).astype(np.float32)
+        starts, ends = postings.indptr[:-1], postings.indptr[1:]
         held = ends > starts
-        best = np.zeros(len(self._vocabulary))
+        best = np.zeros(len(vocabulary), np.float32)
         if held.any():
-            best[held] = np.maximum.reduceat(weights.data, starts[held])
-        return idf, weights, best
+            best[held] = np.maximum.reduceat(saturation, starts[held])
+        return cls(vocabulary, counts, postings, lengths, best, settings)
 
     @classmethod
-    def build(cls, passage_terms: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
-        return cls.empty(settings).updated(np.zeros(0, dtype=bool), passage_terms)
+    def build(cls, passages: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalSegment:
+        counter = TermCounter()
+        counter.add(passages)
+        return counter.segment(settings)
 
     @classmethod
-    def empty(cls, settings: LexicalSettings = LexicalSettings()) -> LexicalIndex:
-        return cls([], sparse.csr_matrix((0, 0), dtype=np.int32), settings)
-
-    def updated(self, keep: np.ndarray, added: Iterable[list[str]]) -> LexicalIndex:
-        """A new index of the positions where ``keep`` is true, then ``added`` passages
-        (their terms, taken one passage at a time)."""
-        columns = dict(self._columns)
-        parts = [_counted(group, columns) for group in _groups_of(added, COUNTED_TOGETHER)]
+    def joined(cls, parts: list[tuple[LexicalSegment, np.ndarray]], settings: LexicalSettings) -> LexicalSegment:
+        """One segment of the given positions of each segment, in order (a merge)."""
+        columns: dict[str, int] = {}
+        rows = []
+        for segment, positions in parts:
+            remap = np.array([columns.setdefault(t, len(columns)) for t in segment.vocabulary], np.int32)
+            kept = segment.counts[positions]
+            rows.append((kept.data, remap[kept.indices] if len(remap) else kept.indices, kept.indptr))
         width = len(columns)
-        kept = self._counts[np.flatnonzero(keep)]
-        kept.resize((kept.shape[0], width))
-        new = [sparse.csr_matrix((counts, indices, indptr), shape=(len(indptr) - 1, width))
-               for counts, indices, indptr in parts]
-        return LexicalIndex(list(columns), sparse.vstack([kept, *new], format="csr", dtype=np.int32), self.settings)
-
-    def _bm25_weights(self, idf: np.ndarray) -> sparse.csr_matrix:
-        counts = self._counts
-        rows = counts.shape[0]
-        lengths = np.asarray(counts.sum(axis=1)).ravel()
-        average = lengths.mean() if rows and lengths.mean() > 0 else 1.0
-        tf = counts.data.astype(np.float64)
-        length = np.repeat(lengths, np.diff(counts.indptr))
-        k1, b = self.settings.k1, self.settings.b
-        weights = idf[counts.indices] * tf / (tf + k1 * (1 - b + b * length / average))
-        return sparse.csr_matrix((weights.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
+        matrices = [sparse.csr_matrix((d, i, p), shape=(len(p) - 1, width)) for d, i, p in rows]
+        counts = sparse.vstack(matrices, format="csr", dtype=np.int32) if matrices else \
+            sparse.csr_matrix((0, width), dtype=np.int32)
+        counts.sort_indices()
+        return cls.of_counts(list(columns), counts, settings)
 
     @classmethod
-    def load(cls, directory: Path, settings: LexicalSettings) -> LexicalIndex:
-        """Open what ``save`` wrote in ``directory``, its arrays memory-mapped: nothing is
-        computed again, and processes serving the same files share their pages."""
+    def load(cls, directory: Path, settings: LexicalSettings) -> LexicalSegment:
+        """Open what ``save`` wrote in ``directory``, its arrays memory-mapped: processes
+        serving the same files share their pages."""
         def array(name: str) -> np.ndarray:
             return np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False)
 
@@ -127,65 +194,88 @@ class LexicalIndex:
         vocabulary = vocabulary if vocabulary != [""] else []
         rows, width = (int(n) for n in array("shape"))
         counts = sparse.csr_matrix((array("counts"), array("indices"), array("indptr")), shape=(rows, width))
-        weights = sparse.csc_matrix((array("weights"), array("weight-rows"), array("weight-indptr")),
-                                    shape=(rows, width))
-        if not len(vocabulary) == width == len(array("idf")) == len(array("best")):
+        postings = sparse.csc_matrix((array("tf"), array("rows"), array("columns")), shape=(rows, width))
+        if not len(vocabulary) == width == len(array("best")) or len(array("lengths")) != rows:
             raise ValueError("its vocabulary and arrays differ in size")
-        return cls(vocabulary, counts, settings, (array("idf"), weights, array("best")))
+        return cls(vocabulary, counts, postings, array("lengths"), array("best"), settings)
 
     def save(self, directory: Path) -> None:
-        """Write the index into ``directory`` as plain arrays (``.npy``) and its
+        """Write the segment into ``directory`` as plain arrays (``.npy``) and its
         vocabulary as text, one term a line (terms are words: no line breaks)."""
-        (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(self._vocabulary), encoding="utf-8")
+        (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(self.vocabulary), encoding="utf-8")
         for name, values in {
-            "shape": np.array(self._counts.shape), "counts": self._counts.data, "indices": self._counts.indices,
-            "indptr": self._counts.indptr, "weights": self._weights.data, "weight-rows": self._weights.indices,
-            "weight-indptr": self._weights.indptr, "idf": self._idf, "best": self._best,
+            "shape": np.array(self.counts.shape), "counts": self.counts.data, "indices": self.counts.indices,
+            "indptr": self.counts.indptr, "tf": self._postings.data, "rows": self._postings.indices,
+            "columns": self._postings.indptr, "lengths": self.lengths, "best": self._best,
         }.items():
             np.save(directory / f"{LEXICAL}-{name}.npy", np.asarray(values), allow_pickle=False)
 
     def __len__(self) -> int:
-        return self._counts.shape[0]
+        return self.counts.shape[0]
 
-    def known(self, terms: list[str]) -> list[str]:
-        return [t for t in terms if t in self._columns]
+    def frequency_of(self, term: str) -> int:
+        column = self.columns.get(term)
+        return int(self.frequency[column]) if column is not None else 0
 
-    def scores(self, terms: list[str]) -> np.ndarray:
-        """Every position's BM25 score for ``terms`` (0 where none matches), as float64.
+    def term_totals(self, positions: np.ndarray) -> tuple[np.ndarray, int]:
+        """How many of ``positions`` hold each term, and their summed length: what
+        dropping them takes from the collection's statistics."""
+        rows = self.counts[positions]
+        length = int(self.lengths[positions].sum(dtype=np.float64))
+        return np.bincount(rows.indices, minlength=len(self.vocabulary)), length
 
-        A term repeated in the question counts each time, as in bm25s."""
-        return self._every_score([self._columns[t] for t in self.known(terms)])
-
-    def _every_score(self, columns: list[int]) -> np.ndarray:
-        positions, values = self._postings(columns)
+    def scores(self, question: QuestionTerms) -> np.ndarray:
+        """Every position's BM25 score (0 where no term matches), as float64."""
+        positions, values = self._postings_of(question, np.arange(len(question.columns)))
         # astype: bincount gives integers where the terms' passages are all gone
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
-    def search(self, terms: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, question: QuestionTerms, k: int, dead: np.ndarray | None = None,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, positions) with a positive score, best first; ties go to
-        the lower position. The same ranking and scores as ``scores`` gives, found by
-        MaxScore where it can: see ``_candidates``. With ``allowed`` (sorted positions),
-        the best of those."""
-        columns = [self._columns[t] for t in self.known(terms)]
+        the lower position. Positions ``dead`` marks (deleted passages) never count.
+        The same ranking and scores as ``scores`` gives, found by MaxScore where it can
+        (``_candidates``). With ``allowed`` (sorted live positions), the best of those."""
         if allowed is not None:
-            among = self._every_score(columns)[allowed]
+            among = self.scores(question)[allowed]
             top = best_positions(among, k, above=0.0)
             return among[top].astype(np.float32), allowed[top].astype(np.int64)
-        candidates = self._candidates(columns, k)
+        candidates = self._candidates(question, k, dead)
         if candidates is None:  # no pruning: summing every posting at once is cheapest
-            every = self._every_score(columns)
+            every = self.scores(question)
+            if dead is not None:
+                every[dead] = 0.0
             top = best_positions(every, k, above=0.0)
             return every[top].astype(np.float32), top.astype(np.int64)
-        found = self._scores_of(candidates, columns)
+        found = self._scores_of(candidates, question)
+        if dead is not None:
+            found[dead[candidates]] = 0.0
         top = best_positions(found, k, above=0.0)
         return found[top].astype(np.float32), candidates[top].astype(np.int64)
 
-    def _scores_of(self, candidates: np.ndarray, columns: list[int]) -> np.ndarray:
-        """The BM25 scores of the sorted positions ``candidates``, each column's postings
+    def _weights(self, column: int, idf: float, average: float) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, BM25 weights) of one term's postings, positions in order."""
+        span = slice(self._postings.indptr[column], self._postings.indptr[column + 1])
+        positions = self._postings.indices[span]
+        tf = self._postings.data[span]
+        k1, b = self.settings.k1, self.settings.b
+        norm = np.float32(k1 * (1 - b)) + np.float32(k1 * b / average) * self.lengths[positions]
+        return positions, np.float32(idf) * tf / (tf + norm)
+
+    def _postings_of(self, question: QuestionTerms, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, weights) of every posting of the question's terms ``which``, term after term."""
+        if not len(which):
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        parts = [self._weights(int(question.columns[i]), float(question.idf[i]), question.average_length)
+                 for i in which]
+        return np.concatenate([p for p, _ in parts]), np.concatenate([w for _, w in parts])
+
+    def _scores_of(self, candidates: np.ndarray, question: QuestionTerms) -> np.ndarray:
+        """The BM25 scores of the sorted positions ``candidates``, each term's postings
         read by binary search, in the question's order (so the sums equal ``scores``)."""
         found = np.zeros(len(candidates))
-        for column in columns:
-            positions, values = self._postings([column])
+        for i in range(len(question.columns)):
+            positions, values = self._postings_of(question, np.array([i]))
             if not len(positions):
                 continue
             at = np.minimum(np.searchsorted(positions, candidates), len(positions) - 1)
@@ -193,65 +283,33 @@ class LexicalIndex:
             found[hit] += values[at[hit]]
         return found
 
-    def _candidates(self, columns: list[int], k: int) -> np.ndarray | None:
+    def _candidates(self, question: QuestionTerms, k: int, dead: np.ndarray | None) -> np.ndarray | None:
         """The passages that can reach the top ``k`` (MaxScore), sorted; None when that is
         nearly every passage holding a term.
 
         Terms are taken by their best possible contribution, highest first. Once the
-        passages holding the terms taken hold ``k`` whose partial scores all beat what
-        the other terms could add together, no passage outside them can make the top
-        ``k``: only they are scored, reading the other terms' postings by binary search."""
-        distinct, repeats = np.unique(np.asarray(columns, dtype=np.int64), return_counts=True)
-        bounds = self._best[distinct] * repeats
+        live passages holding the terms taken include ``k`` whose partial scores all beat
+        what the other terms could add together, no passage outside them can make the top
+        ``k``: only they are scored, reading the other terms' postings by binary search.
+        A term's bound is its best weight at this segment's average length, raised by
+        the ratio of the collection's average to it where that is larger (weights grow
+        at most so much with the average)."""
+        if not len(question.columns):
+            return None
+        raise_by = max(1.0, question.average_length / self.own_average)
+        bounds = question.idf * self._best[question.columns] * raise_by
         order = np.argsort(-bounds, kind="stable")
         rest = np.concatenate([np.cumsum(bounds[order][::-1])[::-1][1:], [0.0]])  # what the terms after add at most
         for taken in range(1, len(order)):
-            chosen = distinct[order[:taken]]
-            positions, values = self._postings(list(np.repeat(chosen, repeats[order[:taken]])))
+            positions, values = self._postings_of(question, order[:taken])
             if len(positions) * SPARSE_SHARE > len(self):
                 return None
             matched, where = np.unique(positions, return_inverse=True)
-            if len(matched) < k:
-                continue
             partial = np.bincount(where, weights=values, minlength=len(matched))
+            if dead is not None:
+                partial[dead[matched]] = -np.inf
+            if np.count_nonzero(partial > -np.inf) < k:
+                continue
             if np.partition(partial, len(partial) - k)[len(partial) - k] > rest[taken - 1]:
                 return matched
         return None
-
-    def _postings(self, columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, BM25 weights) of every posting of ``columns``, column after column;
-        within a column, positions are in order."""
-        if not columns:
-            return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        weights = self._weights
-        spans = [slice(weights.indptr[c], weights.indptr[c + 1]) for c in columns]
-        return np.concatenate([weights.indices[s] for s in spans]), np.concatenate([weights.data[s] for s in spans])
-
-    def idf(self, terms: list[str]) -> dict[str, float]:
-        """Inverse document frequency of each of ``terms`` (0 for an unknown term)."""
-        known = self.known(terms)
-        weights = dict.fromkeys(terms, 0.0)
-        weights.update(zip(known, self._idf[[self._columns[t] for t in known]].tolist()))
-        return weights
-
-
-def _groups_of(items: Iterable[list[str]], size: int) -> Iterator[list[list[str]]]:
-    group: list[list[str]] = []
-    for item in items:
-        group.append(item)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
-def _counted(passages: list[list[str]], columns: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(counts, columns, indptr) of CSR rows for ``passages``, new terms added to
-    ``columns``: every (passage, term) pair counted in one sort rather than one per passage."""
-    ids = np.fromiter((columns.setdefault(w, len(columns)) for words in passages for w in words), dtype=np.int64)
-    owner = np.repeat(np.arange(len(passages), dtype=np.int64), [len(words) for words in passages])
-    pairs, counts = np.unique(owner * (len(columns) + 1) + ids, return_counts=True)
-    rows, indices = np.divmod(pairs, len(columns) + 1)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(passages)))])
-    return counts.astype(np.int32), indices.astype(np.int32), indptr

@@ -1,7 +1,7 @@
 """Inner-product search over normalised vectors with FAISS, exact or approximate by size.
 
 The only module that imports faiss. Position ``i`` of the store is position ``i``
-of the snapshot that holds it (FAISS labels are positions).
+of the segment that holds it (FAISS labels are positions).
 
 - Up to ``EXACT_UP_TO`` vectors: a flat index, exact.
 - Above: an inverted-file index (IVF-Flat, about 2·√n lists). Its ``nprobe`` (lists
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,8 +41,26 @@ IVF_FLAT_FOURCC = b"IwFl"  # how FAISS's file of an IndexIVFFlat begins
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The positions a search may return, as FAISS reads them: a bitmap, and how many it allows."""
+
+    bitmap: np.ndarray
+    count: int
+
+    @classmethod
+    def of_mask(cls, mask: np.ndarray) -> Selection:
+        return cls(np.packbits(mask, bitorder="little"), int(np.count_nonzero(mask)))
+
+    @classmethod
+    def of_positions(cls, positions: np.ndarray, size: int) -> Selection:
+        mask = np.zeros(size, dtype=bool)
+        mask[positions] = True
+        return cls(np.packbits(mask, bitorder="little"), len(positions))
+
+
 class VectorStore:
-    """A FAISS index whose labels are snapshot positions."""
+    """A FAISS index whose labels are segment positions."""
 
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
@@ -101,37 +120,27 @@ class VectorStore:
             out[ids] = codes.view(np.float32).reshape(len(ids), self.dimension)
         return out
 
-    def updated(self, keep: np.ndarray, added: np.ndarray) -> VectorStore:
-        """A new store holding the kept positions (renumbered in order), then ``added``.
-        This one is left as it is, for searches still using it."""
-        added = np.ascontiguousarray(added, dtype=np.float32)
-        if self._ivf is None:
-            return VectorStore.build(np.vstack([self.vectors()[keep], added]))
-        return VectorStore(_updated_ivf(self._ivf, keep, added))
-
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, positions) per query row; positions are -1 where fewer exist.
 
-        With ``allowed`` (sorted positions), only those are searched: FAISS skips the
-        others while it scans, so a filter never takes a place in the top ``k``. An IVF
-        index then probes as many more lists as the filter is selective (all of them
-        for a rare filter), so the allowed neighbours it finds are as many as without one."""
+        With ``allowed``, only those positions are searched: FAISS skips the others
+        while it scans, so a filter or a deleted passage never takes a place in the top
+        ``k``. An IVF index then probes as many more lists as the selection is narrow
+        (all of them for a rare filter), so the allowed neighbours it finds are as many
+        as without one."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if allowed is None:
             return self._index.search(queries, max(1, min(k, len(self))))
-        mask = np.zeros(len(self), dtype=bool)
-        mask[allowed] = True
-        bitmap = np.packbits(mask, bitorder="little")
         swig: Any = faiss  # the keyword constructors are not in faiss's stubs
-        selector = swig.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
+        selector = swig.IDSelectorBitmap(len(self), faiss.swig_ptr(allowed.bitmap))
         if self._ivf is not None:
-            nprobe = min(self._ivf.nlist, int(np.ceil(self._ivf.nprobe * len(self) / max(1, len(allowed)))))
+            nprobe = min(self._ivf.nlist, int(np.ceil(self._ivf.nprobe * len(self) / max(1, allowed.count))))
             parameters = swig.SearchParametersIVF(sel=selector, nprobe=nprobe)
         else:
             parameters = swig.SearchParameters(sel=selector)
-        return self._index.search(queries, max(1, min(k, len(allowed))), params=parameters)
+        return self._index.search(queries, max(1, min(k, allowed.count)), params=parameters)
 
-    def scores(self, queries: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, queries: np.ndarray, depth: int, allowed: Selection | None = None) -> np.ndarray:
         """Every position's score for each query row, shape (rows, len(self)).
 
         Exact for a flat index: one pass over the stored vectors, with no top-k heap.
@@ -181,9 +190,7 @@ def _calibrated_nprobe(index: faiss.IndexIVF, vectors: np.ndarray, rng: np.rando
     noise = rng.standard_normal(sample.shape).astype(np.float32) / np.sqrt(vectors.shape[1])
     queries = sample + noise
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    exact = faiss.IndexFlatIP(vectors.shape[1])
-    exact.add(vectors)
-    _, truth = exact.search(queries, 10)
+    truth = _exact_top10(queries, vectors)
     nprobe = 1
     while nprobe < index.nlist:
         index.nprobe = nprobe
@@ -196,6 +203,19 @@ def _calibrated_nprobe(index: faiss.IndexIVF, vectors: np.ndarray, rng: np.rando
     return index.nlist
 
 
+def _exact_top10(queries: np.ndarray, vectors: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """The exact 10 nearest stored vectors of each query, read a chunk at a time (no copy of them)."""
+    best_scores = np.full((len(queries), 0), -np.inf, np.float32)
+    best_ids = np.zeros((len(queries), 0), np.int64)
+    for first in range(0, len(vectors), chunk):
+        scores = np.concatenate([best_scores, queries @ vectors[first : first + chunk].T], axis=1)
+        ids = np.concatenate([best_ids, np.broadcast_to(np.arange(first, first + len(scores[0]) - len(best_ids[0])),
+                                                        (len(queries), len(scores[0]) - len(best_ids[0])))], axis=1)
+        top = np.argpartition(-scores, min(10, scores.shape[1] - 1), axis=1)[:, :10]
+        best_scores, best_ids = np.take_along_axis(scores, top, 1), np.take_along_axis(ids, top, 1)
+    return best_ids
+
+
 def _lists(index: faiss.IndexIVF):
     """(ids, codes) of each non-empty inverted list, copied out as numpy arrays."""
     invlists: Any = index.invlists  # never None on an IVF index
@@ -205,31 +225,6 @@ def _lists(index: faiss.IndexIVF):
             ids = faiss.rev_swig_ptr(invlists.get_ids(number), size).copy()
             codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size).copy()
             yield ids, codes
-
-
-def _updated_ivf(index: faiss.IndexIVF, keep: np.ndarray, added: np.ndarray) -> faiss.IndexIVFFlat:
-    """A copy of ``index`` in memory without the dropped positions, renumbered, plus ``added``.
-    The lists are copied one by one: an index opened with mmap cannot be cloned."""
-    position = np.cumsum(keep) - 1  # old position -> new position, for kept ones
-    copy = faiss.IndexIVFFlat(faiss.clone_index(index.quantizer), index.d, index.nlist, index.metric_type)
-    copy.nprobe = index.nprobe
-    invlists: Any = index.invlists  # never None on an IVF index
-    for number in range(index.nlist):
-        size = invlists.list_size(number)
-        if not size:
-            continue
-        ids = faiss.rev_swig_ptr(invlists.get_ids(number), size)
-        codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size).reshape(size, -1)
-        kept = keep[ids]
-        new_ids = np.ascontiguousarray(position[ids[kept]], dtype=np.int64)
-        new_codes = np.ascontiguousarray(codes[kept])
-        if len(new_ids):
-            lists: Any = copy.invlists
-            lists.add_entries(number, len(new_ids), faiss.swig_ptr(new_ids), faiss.swig_ptr(new_codes))
-    copy.ntotal = int(keep.sum())
-    if len(added):
-        copy.add_with_ids(added, np.arange(copy.ntotal, copy.ntotal + len(added), dtype=np.int64))
-    return copy
 
 
 class _all_cores:

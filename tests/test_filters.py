@@ -106,7 +106,7 @@ def test_an_approximate_index_searches_only_the_allowed_vectors(monkeypatch):
     assert store.kind == "ivf"
     allowed = np.sort(rng.choice(6000, 60, replace=False))
     for query in vectors[rng.choice(6000, 20, replace=False)]:
-        _, (positions,) = store.search(query[np.newaxis], 10, allowed)
+        _, (positions,) = store.search(query[np.newaxis], 10, vector_store.Selection.of_positions(allowed, 6000))
         exact = allowed[np.argsort(-(vectors[allowed] @ query), kind="stable")[:10]]
         assert positions.tolist() == exact.tolist()
 

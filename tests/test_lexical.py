@@ -2,26 +2,51 @@ import math
 
 import numpy as np
 
-from qa.lexical import LexicalIndex, LexicalSettings
+from qa.lexical import LexicalSegment, LexicalSettings
+from qa.segments import Segment, SegmentView
+from qa.snapshot import Snapshot
 from qa.tokens import terms
+from qa.vector_store import VectorStore
+
+
+def _index(*segments: list[list[str]], deleted: dict[int, list[int]] | None = None) -> Snapshot:
+    """A snapshot of one segment per list of passages (their terms), rows in order;
+    ``deleted`` maps a segment's number to positions deleted from it."""
+    views, row = [], 0
+    for number, passages in enumerate(segments):
+        rows = np.arange(row, row + len(passages))
+        row += len(passages)
+        segment = Segment(f"s{number}", rows, VectorStore.build(np.zeros((len(passages), 4), np.float32)),
+                          LexicalSegment.build(passages))
+        view = SegmentView(segment)
+        if deleted and number in deleted:
+            view = view.without(np.array(deleted[number]))
+        views.append(view)
+    return Snapshot("store", 1, 0, tuple(views), LexicalSettings())
+
+
+def _search(index: Snapshot, question: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    found = index.lexical(question, k)
+    return found.scores, found.ids
 
 
 def test_stemmed_terms_match_and_unknown_terms_find_nothing():
-    index = LexicalIndex.build([terms("Wagner arrived in Mali"), terms("French troops left"), []])
-    scores, rows = index.search(terms("When did Wagner arrive?"), 10)
+    index = _index([terms("Wagner arrived in Mali"), terms("French troops left"), []])
+    scores, rows = _search(index, terms("When did Wagner arrive?"), 10)
     assert rows.tolist() == [0] and scores[0] > 0
-    assert index.search(terms("zebra"), 10)[1].tolist() == []
-    assert index.search(terms("the of and"), 10)[1].tolist() == []
+    assert _search(index, terms("zebra"), 10)[1].tolist() == []
+    assert _search(index, terms("the of and"), 10)[1].tolist() == []
 
 
 def test_rare_terms_weigh_more(tmp_path):
-    index = LexicalIndex.build([terms("mali coup"), terms("mali troops"), terms("mali army")])
-    index.save(tmp_path)
-    loaded = LexicalIndex.load(tmp_path, LexicalSettings())
-    idf = loaded.idf(["coup", "mali", "unknown"])
+    LexicalSegment.build([terms("mali coup"), terms("mali troops"), terms("mali army")]).save(tmp_path)
+    loaded = LexicalSegment.load(tmp_path, LexicalSettings())
+    assert len(loaded) == 3
+    index = Snapshot("store", 1, 0, (SegmentView(Segment("s", np.arange(3), VectorStore.build(
+        np.zeros((3, 4), np.float32)), loaded)),), LexicalSettings())
+    idf = index.idf(["coup", "mali", "unknown"])
     assert idf["coup"] > idf["mali"] > 0
     assert idf["unknown"] == 0
-    assert len(loaded) == 3
 
 
 def test_every_passage_carries_its_title_once():
@@ -37,8 +62,8 @@ def test_a_later_passage_is_found_by_its_documents_title():
     from qa.lexical import passage_terms
 
     passages = [("Workers live six weeks in summer.", "Honey bees"), ("Drones do not sting.", "Wasps")]
-    index = LexicalIndex.build([passage_terms(text, title) for text, title in passages])
-    assert index.search(terms("honey"), 5)[1].tolist() == [0]
+    index = _index([passage_terms(text, title) for text, title in passages])
+    assert _search(index, terms("honey"), 5)[1].tolist() == [0]
 
 
 PASSAGES = [
@@ -69,57 +94,70 @@ def test_scores_are_lucene_bm25():
     passages = [terms(p) for p in PASSAGES]
     query = terms("when did Wagner reach Mali after the coup")
     expected = _brute_force_bm25(passages, query)
-    scores, rows = LexicalIndex.build(passages).search(query, 10)
+    scores, rows = _search(_index(passages), query, 10)
     assert rows.tolist() == sorted((r for r in range(4) if expected[r] > 0), key=lambda r: -expected[r])
     np.testing.assert_allclose(scores, [expected[r] for r in rows], rtol=1e-5)
-    np.testing.assert_allclose(LexicalIndex.build(passages).scores(query), expected, rtol=1e-6)  # every passage
+    np.testing.assert_allclose(_index(passages).lexical_scores(query), expected, rtol=1e-6)  # every passage
 
 
-def test_an_updated_index_scores_as_one_built_afresh(tmp_path):
+def test_segments_with_deletions_score_as_one_index_built_afresh(tmp_path):
+    """BM25's statistics are the collection's: IDF over live passages of every segment,
+    lengths against the live average, deleted passages neither found nor counted."""
     passages = [terms(p) for p in PASSAGES]
-    index = LexicalIndex.build(passages[:3])
-    updated = index.updated(np.array([True, False, True]), [passages[3], terms("Wagner left Mali in 2025")])
-    fresh = LexicalIndex.build([passages[0], passages[2], passages[3], terms("Wagner left Mali in 2025")])
-    for question in ["Wagner Mali", "coup", "bees", "2025", "Africa Corps"]:
-        for got, want in zip(updated.search(terms(question), 10), fresh.search(terms(question), 10)):
-            np.testing.assert_allclose(got, want, rtol=1e-6)
-    assert updated.search(terms("Africa Corps"), 10)[1].tolist() == []  # only the dropped passage had them
-    gone = updated.scores(terms("Africa Corps"))  # known terms whose passages are all gone
-    assert gone.dtype == np.float64 and not gone.any()
-    updated.save(tmp_path)
-    loaded = LexicalIndex.load(tmp_path, LexicalSettings())
-    assert loaded.search(terms("Wagner Mali"), 10)[1].tolist() == updated.search(terms("Wagner Mali"), 10)[1].tolist()
-    np.testing.assert_array_equal(loaded.scores(terms("Wagner coup 2025")), updated.scores(terms("Wagner coup 2025")))
-    grown = loaded.updated(np.array([True, True, False, True]), [terms("bees in Mali")])  # from mapped arrays
-    rebuilt = LexicalIndex.build([passages[0], passages[2], terms("Wagner left Mali in 2025"), terms("bees in Mali")])
-    np.testing.assert_allclose(grown.scores(terms("Mali bees")), rebuilt.scores(terms("Mali bees")), rtol=1e-6)
+    later = terms("Wagner left Mali in 2025")
+    segmented = _index(passages[:3], [passages[3], later], deleted={0: [1]})
+    fresh = _index([passages[0], passages[2], passages[3], later])
+    for question in ["Wagner Mali", "coup", "bees", "2025", "Africa Corps", "Mali Mali army"]:
+        got, want = segmented.lexical(terms(question), 10), fresh.lexical(terms(question), 10)
+        np.testing.assert_array_equal(segmented.row_at(got.ids), fresh.row_at(want.ids) + (fresh.row_at(
+            want.ids) >= 1))  # fresh rows 1.. are the segmented rows 2..
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+        assert segmented.idf(terms(question)) == fresh.idf(terms(question))
+    assert not len(segmented.lexical(terms("Africa Corps"), 10))  # only the deleted passage had them
+    LexicalSegment.build(passages[:3]).save(tmp_path)
+    mapped = LexicalSegment.load(tmp_path, LexicalSettings())
+    reopened = Snapshot("store", 1, 0, (SegmentView(Segment("m", np.arange(3), VectorStore.build(
+        np.zeros((3, 4), np.float32)), mapped)).without(np.array([1])), segmented.views[1]), LexicalSettings())
+    for question in ["Wagner coup 2025", "Mali"]:
+        np.testing.assert_array_equal(reopened.lexical(terms(question), 10).ids,
+                                      segmented.lexical(terms(question), 10).ids)
 
 
 def test_passages_that_score_alike_come_in_the_order_they_were_added():
-    index = LexicalIndex.build([terms("bees make honey"), terms("ants"), terms("bees make honey")] * 3)
-    scores, rows = index.search(terms("honey bees"), 10)
+    index = _index([terms("bees make honey"), terms("ants"), terms("bees make honey")] * 3)
+    scores, rows = _search(index, terms("honey bees"), 10)
     assert rows.tolist() == [0, 2, 3, 5, 6, 8] and len(set(scores.tolist())) == 1
 
 
 def test_maxscore_ranks_as_scoring_every_passage_does():
     """Search prunes with MaxScore where it can; its ranking and scores, ties included,
-    must be those every passage's score gives, for every kind of question."""
+    must be those every passage's score gives, for every kind of question, with deleted
+    passages and over segments whose average lengths differ from the collection's."""
     from qa.topk import best_positions
 
     rng = np.random.default_rng(7)
     words = np.array([f"w{n}" for n in range(2000)])
     zipf = 1 / np.arange(1, len(words) + 1)
     passages = [list(rng.choice(words, rng.integers(5, 40), p=zipf / zipf.sum())) for _ in range(3000)]
-    index = LexicalIndex.build(passages + passages[:50])  # some exact copies: ties
+    short = [p[:4] for p in passages[:200]]
+    deleted = sorted(rng.choice(3050, 300, replace=False).tolist())
+    index = _index(passages + passages[:50], short, deleted={0: deleted})  # some exact copies: ties
+    dead = np.zeros(index.size, dtype=bool)
+    dead[deleted] = True
+    lexical = index.views[0].segment.lexical
     pruned = 0
     for _ in range(300):
         question = list(rng.choice(words[: rng.choice([20, 200, 2000])], rng.integers(1, 7))) + ["absent"]
+        collection = index.collection(question)
         for k in (1, 5, 50):
-            columns = [index._columns[t] for t in index.known(question)]
-            pruned += index._candidates(columns, k) is not None
-            scores, rows = index.search(question, k)
-            every = index.scores(question)
+            from qa.lexical import QuestionTerms
+
+            pruned += lexical._candidates(QuestionTerms.of(lexical, question, collection), k,
+                                          index.views[0].deleted) is not None
+            found = index.lexical(question, k)
+            every = index.lexical_scores(question)
+            every[dead] = 0.0
             expected = best_positions(every, k, above=0.0)
-            assert rows.tolist() == expected.tolist(), question
-            np.testing.assert_array_equal(scores, every[expected].astype(np.float32))
+            assert found.ids.tolist() == expected.tolist(), question
+            np.testing.assert_array_equal(found.scores, every[expected].astype(np.float32))
     assert pruned > 300  # MaxScore did the work for many of them

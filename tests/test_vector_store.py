@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from qa import vector_store
-from qa.vector_store import VectorStore
+from qa.vector_store import Selection, VectorStore
 
 
 def _unit_rows(rng, n, d=384):
@@ -70,23 +70,22 @@ def test_the_index_is_exact_up_to_the_threshold_and_approximate_above(small_thre
     assert _recall_at_10(found, queries, data) >= 0.95
 
 
-def test_an_approximate_index_drops_renumbers_and_adds_like_a_rebuilt_one(small_threshold, tmp_path):
+def test_an_approximate_index_searches_only_the_positions_a_selection_allows(small_threshold, tmp_path):
     rng = np.random.default_rng(5)
-    data, extra = _clustered_rows(8000, seed=3), _clustered_rows(50, seed=4)
-    built = VectorStore.build(data)
-    built.save(tmp_path / "v.faiss")
-    loaded = VectorStore.load(tmp_path / "v.faiss")  # memory-mapped, and still updatable
+    data = _clustered_rows(8000, seed=3)
+    VectorStore.build(data).save(tmp_path / "v.faiss")
+    loaded = VectorStore.load(tmp_path / "v.faiss")  # memory-mapped: merges read its vectors back
+    assert loaded.kind == "ivf"
+    np.testing.assert_array_equal(loaded.vectors(), data)
     keep = rng.random(len(data)) > 0.3
-    store = loaded.updated(keep, extra)
-    expected = np.vstack([data[keep], extra])
-    assert store.kind == "ivf" and len(store) == len(expected) and store.nprobe == built.nprobe
-    np.testing.assert_array_equal(store.vectors(), expected)
-    _, own = store.search(expected[::97], 1)  # each vector finds itself at its new position
-    assert own[:, 0].tolist() == list(range(0, len(expected), 97))
     queries = _clustered_rows(100, seed=6)
-    _, found = store.search(queries, 10)
-    assert _recall_at_10(found, queries, expected) >= 0.95
-    assert len(loaded) == len(data)  # the original is untouched, for searches still holding it
+    _, found = loaded.search(queries, 10, Selection.of_mask(keep))
+    assert keep[found[found >= 0]].all()  # a deleted position never takes a place
+    kept = np.flatnonzero(keep)
+    renumbered = np.searchsorted(kept, found)
+    assert _recall_at_10(renumbered, queries, data[keep]) >= 0.95
+    _, own = loaded.search(data[kept[::97]], 1, Selection.of_positions(kept, len(data)))
+    assert own[:, 0].tolist() == kept[::97].tolist()
 
 
 def test_a_saved_index_opens_memory_mapped_with_the_same_answers(small_threshold, tmp_path):

@@ -1,0 +1,207 @@
+"""Segments: the parts the embedded engine's search indexes are built, saved and merged in.
+
+A segment holds passages of ascending store rows with their vectors (``VectorStore``)
+and BM25 term counts (``LexicalSegment``); position ``i`` of both is ``rows[i]``. It
+never changes once built, as in Lucene and Milvus: a write adds a small segment of
+its new passages, and what it deletes from older ones is recorded beside them
+(``SegmentView``). Merges replace runs of small or much-deleted segments with one
+holding their live passages. Saved segments open memory-mapped, so every process
+serving an index shares their pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from qa.lexical import LexicalSegment, LexicalSettings, TermCounter
+from qa.vector_store import Selection, VectorStore
+
+SEGMENT = "segment.json"
+# The most passages a segment is built with, by a write or a merge: what one build
+# holds in memory (its vectors twice over, while FAISS takes them in) stays bounded.
+SEGMENT_PASSAGES = 200_000
+# A merge starts once this many adjacent segments, none larger than the others
+# together, can become one ...
+MERGE_FACTOR = 8
+# ... or once a segment has lost this share of its passages to deletions.
+DELETED_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Passages ``rows`` (ascending) with their vectors and term counts; never changed."""
+
+    name: str
+    rows: np.ndarray
+    vectors: VectorStore
+    lexical: LexicalSegment
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def save(self, folder: Path) -> None:
+        """Write the segment as ``folder/<name>``, whole or not at all (staged, then renamed)."""
+        target = folder / self.name
+        if target.is_dir():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        np.save(staging / "rows.npy", self.rows, allow_pickle=False)
+        self.vectors.save(staging / "vectors.faiss")
+        self.lexical.save(staging)
+        (staging / SEGMENT).write_text(json.dumps({"passages": len(self)}) + "\n")
+        for path in staging.iterdir():
+            fsync(path)
+        fsync(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:  # saved meanwhile by another process: same name, same contents
+            shutil.rmtree(staging, ignore_errors=True)
+        fsync(folder)
+
+    @classmethod
+    def load(cls, folder: Path, name: str, settings: LexicalSettings) -> Segment:
+        """Open ``folder/<name>``, memory-mapped; refused if its parts disagree."""
+        directory = folder / name
+        passages = json.loads((directory / SEGMENT).read_text())["passages"]
+        segment = cls(name, np.load(directory / "rows.npy", allow_pickle=False),
+                      VectorStore.load(directory / "vectors.faiss"), LexicalSegment.load(directory, settings))
+        if not len(segment.rows) == len(segment.vectors) == len(segment.lexical) == passages:
+            raise ValueError(f"segment {name}: its parts hold different numbers of passages")
+        return segment
+
+
+class SegmentBuilder:
+    """Passages gathered for the next segment: rows, vectors and counted terms."""
+
+    def __init__(self, dimension: int, settings: LexicalSettings) -> None:
+        self.dimension = dimension
+        self.settings = settings
+        self._rows: list[np.ndarray] = []
+        self._vectors: list[np.ndarray] = []
+        self._terms = TermCounter()
+
+    def __len__(self) -> int:
+        return self._terms.rows
+
+    def add(self, rows: np.ndarray, vectors: np.ndarray, passage_terms: list[list[str]]) -> None:
+        """Passages at ``rows`` (above every row added before), each vector and terms."""
+        if len(rows):
+            self._rows.append(np.asarray(rows, np.int64))
+            self._vectors.append(np.ascontiguousarray(vectors, np.float32).reshape(len(rows), self.dimension))
+            self._terms.add(passage_terms)
+
+    def build(self) -> Segment:
+        rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
+        vectors = np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dimension), np.float32)
+        self._vectors = []  # the store below holds its own copy
+        return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors), self._terms.segment(self.settings))
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """A segment as one snapshot sees it: which of its positions later writes deleted,
+    and what those took from its BM25 statistics."""
+
+    segment: Segment
+    deleted: np.ndarray | None = None  # a mask over positions; None when none is
+    frequency_removed: np.ndarray | None = None  # per term: deleted passages holding it
+    length_removed: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.segment)
+
+    @cached_property
+    def live(self) -> int:
+        return self.size - (int(np.count_nonzero(self.deleted)) if self.deleted is not None else 0)
+
+    @property
+    def live_length(self) -> int:
+        return self.segment.lexical.total_length - self.length_removed
+
+    @cached_property
+    def selection(self) -> Selection | None:
+        """The live positions as FAISS reads them; None when every one is."""
+        return Selection.of_mask(~self.deleted) if self.deleted is not None else None
+
+    def live_positions(self) -> np.ndarray:
+        if self.deleted is None:
+            return np.arange(self.size)
+        return np.flatnonzero(~self.deleted)
+
+    def frequency(self, term: str) -> int:
+        """Live passages of this segment holding ``term``."""
+        lexical = self.segment.lexical
+        column = lexical.columns.get(term)
+        if column is None:
+            return 0
+        removed = int(self.frequency_removed[column]) if self.frequency_removed is not None else 0
+        return int(lexical.frequency[column]) - removed
+
+    def without(self, positions: np.ndarray) -> SegmentView:
+        """This view with ``positions`` deleted too (any already deleted are ignored)."""
+        deleted = self.deleted.copy() if self.deleted is not None else np.zeros(self.size, dtype=bool)
+        positions = positions[~deleted[positions]]
+        if not len(positions):
+            return self
+        deleted[positions] = True
+        frequency, length = self.segment.lexical.term_totals(positions)
+        removed = frequency if self.frequency_removed is None else self.frequency_removed + frequency
+        return SegmentView(self.segment, deleted, removed, self.length_removed + length)
+
+    def positions_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of ``rows`` this segment holds live, at which positions)."""
+        own = self.segment.rows
+        if not len(own) or not len(rows):
+            return np.zeros(len(rows), dtype=bool), np.zeros(0, np.int64)
+        at = np.minimum(np.searchsorted(own, rows), len(own) - 1)
+        held = own[at] == rows
+        if self.deleted is not None:
+            held &= ~self.deleted[at]
+        return held, at[held]
+
+
+def merged(views: list[SegmentView], settings: LexicalSettings) -> Segment:
+    """One segment holding the live passages of ``views`` (adjacent, in order)."""
+    parts = [(view, view.live_positions()) for view in views]
+    rows = np.concatenate([view.segment.rows[live] for view, live in parts])
+    vectors = np.concatenate([view.segment.vectors.vectors()[live] for view, live in parts])
+    lexical = LexicalSegment.joined([(view.segment.lexical, live) for view, live in parts], settings)
+    return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors), lexical)
+
+
+def to_merge(views: tuple[SegmentView, ...]) -> list[SegmentView]:
+    """The views a merge should replace now, adjacent and in order; none when none needs it.
+
+    ``MERGE_FACTOR`` adjacent segments, the run nearest the end (where writes land) in
+    which none is larger than the others together and all fit one segment: segments
+    then grow geometrically, and a passage is rewritten about log(n) times, not once
+    per write. Else the first segment that lost ``DELETED_SHARE`` of its passages,
+    rewritten alone."""
+    sizes = [view.live for view in views]
+    for first in range(len(views) - MERGE_FACTOR, -1, -1):
+        run = sizes[first : first + MERGE_FACTOR]
+        if 2 * max(run) <= sum(run) <= SEGMENT_PASSAGES:
+            return list(views[first : first + MERGE_FACTOR])
+    for view in views:
+        if view.size and view.size - view.live >= DELETED_SHARE * view.size:
+            return [view]
+    return []
+
+
+def fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

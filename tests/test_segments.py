@@ -1,0 +1,213 @@
+"""Segments: writes, deletes and merges rank exactly as one index built afresh from the store.
+
+The reference is the store itself: its SQLite file copied and opened with no derived
+files, which reads every live passage into one segment. Vectors are random (no model
+is needed to test where passages are kept), words drawn from a small vocabulary so
+that BM25's statistics move with every write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qa.embedded
+import qa.segments
+from qa.chunking import ChunkSettings
+from qa.database import FORMAT_VERSION, Revision
+from qa.documents import Document, Passage
+from qa.embedded import EmbeddedEngine
+from qa.filters import SearchFilter
+from qa.index import DATABASE, DERIVED, SEGMENTS, SNAPSHOT, Index, load_snapshot
+from qa.lexical import LexicalSettings
+from qa.search import SearchRequest
+from qa.tokens import terms
+
+DIMENSION = 8
+WORDS = ("river delta flood harvest millet sorghum market bridge tower glacier volcano ash honey bee "
+         "lighthouse harbour coast storm winter summer").split()
+META = {"format_version": str(FORMAT_VERSION), "model": "random-vectors", "dimension": str(DIMENSION),
+        "chunking": json.dumps(ChunkSettings().as_dict())}
+
+
+def revision(doc_id: str, rng: np.random.Generator, passages: int = 2) -> Revision:
+    """A document of ``passages`` passages of random words, with random unit vectors."""
+    texts = [" ".join(rng.choice(WORDS, rng.integers(3, 12))) + "." for _ in range(passages)]
+    text, spans, start = " ".join(texts), [], 0
+    for ordinal, part in enumerate(texts):
+        spans.append(Passage(doc_id, ordinal, start, start + len(part), part))
+        start += len(part) + 1
+    vectors = rng.standard_normal((passages, DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    source = "even" if int(doc_id.rsplit("-", 1)[1]) % 2 == 0 else "odd"
+    return Revision(Document(doc_id, f"Doc {doc_id}", source, text, {}), spans, vectors)
+
+
+def afresh(index_root: Path, tmp_path: Path) -> Index:
+    """The store of ``index_root`` alone, copied and opened with no derived files."""
+    fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
+    fresh.mkdir()
+    for file in index_root.glob(f"{DATABASE}*"):
+        shutil.copy(file, fresh / file.name)
+    return Index.open(fresh)
+
+
+QUESTIONS = ["river flood", "honey bee harvest", "storm coast harbour", "glacier", "millet sorghum market",
+             "winter summer winter", "zebra"]
+
+
+def rankings(index: Index, snapshot, rng_seed: int = 3) -> list:
+    """Every mode's top 10 rows and scores for each question, with and without a filter."""
+    engine, rng = EmbeddedEngine(index), np.random.default_rng(rng_seed)
+    found = []
+    for question in QUESTIONS:
+        vector = rng.standard_normal(DIMENSION).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        for mode in ("dense", "lexical", "hybrid"):
+            for search_filter in (None, SearchFilter(source="even")):
+                request = SearchRequest.parse(question, 10, mode, search_filter)
+                result = engine.positions(request, vector, terms(question), snapshot)
+                found.append(((question, mode, search_filter), snapshot.row_at(result.ids).tolist(),
+                              result.scores.astype(np.float64)))
+    return found
+
+
+def assert_same_as_afresh(index: Index, tmp_path: Path) -> None:
+    snapshot = index.refresh()
+    reference = afresh(index.root, tmp_path)
+    try:
+        expected = reference.snapshot()
+        assert len(expected.views) == 1
+        assert snapshot.rows.tolist() == expected.rows.tolist() == reference.store.live_rows().rows.tolist()
+        assert snapshot.documents == expected.documents
+        for (asked, rows, scores), (_, want_rows, want_scores) in zip(rankings(index, snapshot),
+                                                                      rankings(reference, expected)):
+            assert rows == want_rows, asked
+            np.testing.assert_allclose(scores, want_scores, rtol=1e-5, err_msg=str(asked))
+    finally:
+        reference.close()
+
+
+@pytest.fixture
+def merge_often(monkeypatch):
+    monkeypatch.setattr(qa.segments, "MERGE_FACTOR", 3)
+
+
+@pytest.mark.parametrize("whole_arrays_up_to", [qa.embedded.WHOLE_ARRAYS_UP_TO, 0])
+def test_writes_deletes_and_merges_rank_as_an_index_built_afresh(tmp_path, merge_often, monkeypatch,
+                                                                 whole_arrays_up_to):
+    monkeypatch.setattr(qa.embedded, "WHOLE_ARRAYS_UP_TO", whole_arrays_up_to)  # both ways of fusing
+    rng = np.random.default_rng(1)
+    index = Index.open_for_writing(tmp_path / "index", META)
+    try:
+        index.write([revision(f"doc-{n}", rng, 3) for n in range(40)])  # a first, larger segment
+        index.refresh()
+        for step in range(30):
+            doc = f"doc-{rng.integers(0, 60)}"
+            if step % 5 == 4:
+                index.write(delete=[doc])
+            else:
+                index.write([revision(doc, rng)])  # new, or replacing: its old rows are deleted
+            index.refresh()
+            if step % 7 == 0:
+                assert_same_as_afresh(index, tmp_path)
+        snapshot = index.settle()
+        assert len(snapshot.views) < 12  # 31 writes, merged as they came
+        assert any(view.deleted is not None for view in snapshot.views)
+        assert_same_as_afresh(index, tmp_path)
+        index.save()
+    finally:
+        index.close()
+    reopened = Index.open(tmp_path / "index")
+    try:
+        assert_same_as_afresh(reopened, tmp_path)  # saved segments, their deletions, as they were
+    finally:
+        reopened.close()
+
+
+def test_a_write_of_another_process_is_read_from_the_store(tmp_path):
+    rng = np.random.default_rng(2)
+    writer = Index.open_for_writing(tmp_path / "index", META)
+    writer.write([revision(f"doc-{n}", rng) for n in range(10)])
+    reader = Index.open(tmp_path / "index")
+    writer.write([revision("doc-3", rng), revision("doc-30", rng)], delete=["doc-4"])
+    reader.write([revision("doc-31", rng)])  # follows a write it did not make: read back
+    writer.write([revision("doc-32", rng)])
+    try:
+        for index in (writer, reader):
+            assert_same_as_afresh(index, tmp_path)
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_merge_that_fails_leaves_the_snapshot_as_it_was(tmp_path, merge_often, monkeypatch, caplog):
+    rng = np.random.default_rng(4)
+    index = Index.open_for_writing(tmp_path / "index", META)
+    monkeypatch.setattr(qa.index, "merged", lambda views, settings: (_ for _ in ()).throw(OSError("disk full")))
+    try:
+        for n in range(6):
+            index.write([revision(f"doc-{n}", rng)])
+            index.refresh()
+        index.settle()
+        assert "could not merge" in caplog.text
+        assert len(index.refresh().views) == 6
+        assert_same_as_afresh(index, tmp_path)
+    finally:
+        index.close()
+
+
+# Writes forever, one document at a time, merging every 2 small segments and saving
+# after each write, so that a kill lands in a merge, a segment's save or a snapshot's.
+_WRITER = """
+import sys, numpy as np
+import qa.segments, qa.index
+sys.path.insert(0, {tests!r})
+from test_segments import META, revision
+qa.segments.MERGE_FACTOR = 2
+qa.index.SAVED_FROM = 50
+index = qa.index.Index.open_for_writing(qa.index.Path({root!r}), META)
+rng = np.random.default_rng({seed})
+n = 0
+while True:
+    index.write([revision(f"doc-{{rng.integers(0, 400)}}", rng, 20)])
+    index.refresh()
+    index.save()
+    n += 1
+    print(n, len(index.snapshot().views), flush=True)
+"""
+
+
+def test_kill_9_during_merges_and_saves_leaves_an_index_that_loads_whole(tmp_path):
+    root = tmp_path / "index"
+    for attempt in range(5):
+        script = _WRITER.format(tests=str(Path(__file__).parent), root=str(root), seed=attempt)
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+        writes = 0
+        while writes < 8 + attempt * 3:
+            line = process.stdout.readline()
+            assert line, "the writer stopped"
+            writes = int(line.split()[0])
+        time.sleep(random.uniform(0, 0.05))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        index = Index.open(root)
+        try:
+            for directory in (root / DERIVED).glob("gen-*"):  # every saved snapshot loads whole
+                load_snapshot(directory, root / DERIVED / SEGMENTS, index.store_id, LexicalSettings())
+                json.loads((directory / SNAPSHOT).read_text())
+            assert_same_as_afresh(index, tmp_path)
+        finally:
+            index.close()
+    assert len(list((root / DERIVED / SEGMENTS).iterdir())) > 1

@@ -231,26 +231,28 @@ class LexicalSegment:
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
     def search(self, question: QuestionTerms, k: int, dead: np.ndarray | None = None,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` (scores, positions) with a positive score, best first; ties go to
-        the lower position. Positions ``dead`` marks (deleted passages) never count.
-        The same ranking and scores as ``scores`` gives, found by MaxScore where it can
-        (``_candidates``). With ``allowed`` (sorted live positions), the best of those."""
+               allowed: np.ndarray | None = None, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, positions) with a score above ``floor`` (and 0), best first;
+        ties go to the lower position. Positions ``dead`` marks (deleted passages) never
+        count. The same ranking and scores as ``scores`` gives, found by MaxScore where
+        it can (``_candidates``). With ``allowed`` (sorted live positions), the best of
+        those. ``floor`` is what earlier segments' k-th best already scored."""
+        above = max(0.0, floor)
         if allowed is not None:
             among = self.scores(question)[allowed]
-            top = best_positions(among, k, above=0.0)
+            top = best_positions(among, k, above=above)
             return among[top].astype(np.float32), allowed[top].astype(np.int64)
-        candidates = self._candidates(question, k, dead)
+        candidates = self._candidates(question, k, dead, above)
         if candidates is None:  # no pruning: summing every posting at once is cheapest
             every = self.scores(question)
             if dead is not None:
                 every[dead] = 0.0
-            top = best_positions(every, k, above=0.0)
+            top = best_positions(every, k, above=above)
             return every[top].astype(np.float32), top.astype(np.int64)
         found = self._scores_of(candidates, question)
         if dead is not None:
             found[dead[candidates]] = 0.0
-        top = best_positions(found, k, above=0.0)
+        top = best_positions(found, k, above=above)
         return found[top].astype(np.float32), candidates[top].astype(np.int64)
 
     def _weights(self, column: int, idf: float, average: float) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +285,8 @@ class LexicalSegment:
             found[hit] += values[at[hit]]
         return found
 
-    def _candidates(self, question: QuestionTerms, k: int, dead: np.ndarray | None) -> np.ndarray | None:
+    def _candidates(self, question: QuestionTerms, k: int, dead: np.ndarray | None,
+                    floor: float = 0.0) -> np.ndarray | None:
         """The passages that can reach the top ``k`` (MaxScore), sorted; None when that is
         nearly every passage holding a term.
 
@@ -291,6 +294,7 @@ class LexicalSegment:
         live passages holding the terms taken include ``k`` whose partial scores all beat
         what the other terms could add together, no passage outside them can make the top
         ``k``: only they are scored, reading the other terms' postings by binary search.
+        So too once the other terms could add no more than ``floor`` together.
         A term's bound is its best weight at this segment's average length, raised by
         the ratio of the collection's average to it where that is larger (weights grow
         at most so much with the average)."""
@@ -305,6 +309,8 @@ class LexicalSegment:
             if len(positions) * SPARSE_SHARE > len(self):
                 return None
             matched, where = np.unique(positions, return_inverse=True)
+            if rest[taken - 1] <= floor:
+                return matched
             partial = np.bincount(where, weights=values, minlength=len(matched))
             if dead is not None:
                 partial[dead[matched]] = -np.inf

@@ -102,9 +102,9 @@ class SegmentBuilder:
 
     def build(self) -> Segment:
         rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
-        vectors = np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dimension), np.float32)
-        self._vectors = []  # the store below holds its own copy
-        return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors), self._terms.segment(self.settings))
+        vectors, self._vectors = self._vectors, []  # the store takes them in part by part
+        return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, self.dimension),
+                       self._terms.segment(self.settings))
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,9 @@ def merged(views: list[SegmentView], settings: LexicalSettings) -> Segment:
     """One segment holding the live passages of ``views`` (adjacent, in order)."""
     parts = [(view, view.live_positions()) for view in views]
     rows = np.concatenate([view.segment.rows[live] for view, live in parts])
-    vectors = np.concatenate([view.segment.vectors.vectors()[live] for view, live in parts])
+    vectors = [view.segment.vectors.vectors()[live] for view, live in parts]
     lexical = LexicalSegment.joined([(view.segment.lexical, live) for view, live in parts], settings)
-    return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors), lexical)
+    return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, views[0].segment.vectors.dimension), lexical)
 
 
 def to_merge(views: tuple[SegmentView, ...]) -> list[SegmentView]:

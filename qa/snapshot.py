@@ -138,13 +138,17 @@ class Snapshot:
     def lexical(self, question_terms: list[str], k: int, allowed: np.ndarray | None = None) -> Scored:
         """The ``k`` best live positions by BM25 (among ``allowed``, sorted, if given)."""
         collection = self.collection(question_terms)
-        parts = []
+        parts: list[Scored] = []
+        floor = 0.0  # the k-th best score of the segments before: a later passage must beat it
         for number, (view, local) in enumerate(self._each(allowed)):
             if not view.live or (local is not None and not len(local)):
                 continue
             question = QuestionTerms.of(view.segment.lexical, question_terms, collection)
-            scores, positions = view.segment.lexical.search(question, k, view.deleted, local)
+            scores, positions = view.segment.lexical.search(question, k, view.deleted, local, floor)
             parts.append(Scored(positions + self.offsets[number], scores))
+            found = np.concatenate([part.scores for part in parts])
+            if len(found) >= k:  # just below, since the scores were rounded to float32
+                floor = float(np.partition(found, len(found) - k)[len(found) - k]) * (1 - 1e-6)
         return _best(parts, k)
 
     def lexical_scores(self, question_terms: list[str]) -> np.ndarray:

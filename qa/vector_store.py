@@ -71,17 +71,24 @@ class VectorStore:
         self._size, self._dimension = int(index.ntotal), int(index.d)
 
     @classmethod
-    def build(cls, vectors: np.ndarray) -> VectorStore:
-        """Exact up to ``EXACT_UP_TO`` vectors, a calibrated IVF index above where it pays."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if len(vectors) > EXACT_UP_TO:
-            ivf = _build_ivf(vectors)
+    def build(cls, vectors: np.ndarray | list[np.ndarray], dimension: int | None = None) -> VectorStore:
+        """Exact up to ``EXACT_UP_TO`` vectors, a calibrated IVF index above where it pays.
+
+        ``vectors`` may come as a list of parts, which is emptied as the index takes
+        them in, so that no copy of them all is made beside the index."""
+        parts = vectors if isinstance(vectors, list) else [vectors]
+        dimension = dimension if dimension is not None else parts[0].shape[1]
+        if sum(len(part) for part in parts) > EXACT_UP_TO:
+            ivf = _build_ivf(parts, dimension)
             if ivf.nprobe <= MAX_PROBED_SHARE * ivf.nlist:
                 return cls(ivf)
             log.info("IVF would search %d of %d lists for recall %.2f: searching exactly instead",
                      ivf.nprobe, ivf.nlist, TARGET_RECALL)
-        index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(vectors)
+            parts = [cls(ivf).vectors()]
+            del ivf
+        index = faiss.IndexFlatIP(dimension)
+        while parts:
+            index.add(np.ascontiguousarray(parts.pop(0), dtype=np.float32))
         return cls(index)
 
     @classmethod
@@ -166,31 +173,54 @@ class VectorStore:
         return out
 
 
-def _build_ivf(vectors: np.ndarray) -> faiss.IndexIVFFlat:
-    n, dimension = vectors.shape
+def _build_ivf(parts: list[np.ndarray], dimension: int) -> faiss.IndexIVFFlat:
+    """An IVF index of ``parts`` (taken out of the list as they are added), its nprobe calibrated."""
+    offsets = np.cumsum([0] + [len(part) for part in parts])
+    n = int(offsets[-1])
     lists = max(1, int(2 * np.sqrt(n)))
     rng = np.random.default_rng(0)
+
+    def rows(at: np.ndarray) -> np.ndarray:
+        which = np.searchsorted(offsets, at, side="right") - 1
+        return np.vstack([parts[w][at[which == w] - offsets[w]] for w in np.unique(which)]).astype(np.float32)
+
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
     with _all_cores():
-        sample = vectors[np.sort(rng.choice(n, min(n, TRAINING_PER_LIST * lists), replace=False))]
-        index.train(sample)
-        index.add_with_ids(vectors, np.arange(n, dtype=np.int64))
-        index.nprobe = _calibrated_nprobe(index, vectors, rng)
+        queries = _sample_questions(rows(np.sort(rng.choice(n, min(n, CALIBRATION_QUERIES), replace=False))), rng)
+        truth = _exact_top10(queries, parts, offsets)
+        index.train(rows(np.sort(rng.choice(n, min(n, TRAINING_PER_LIST * lists), replace=False))))
+        while parts:
+            part = np.ascontiguousarray(parts.pop(0), dtype=np.float32)
+            index.add_with_ids(part, np.arange(index.ntotal, index.ntotal + len(part), dtype=np.int64))
+        index.nprobe = _calibrated_nprobe(index, queries, truth)
     log.info("built an IVF index of %d vectors in %d lists, searching %d per question", n, lists, index.nprobe)
     return index
 
 
-def _calibrated_nprobe(index: faiss.IndexIVF, vectors: np.ndarray, rng: np.random.Generator) -> int:
-    """The smallest nprobe (doubling) whose recall@10 reaches ``TARGET_RECALL`` on sample questions.
-
-    A sample question is a stored vector moved about 45 degrees in a random direction
-    (cosine 0.7 to it), about as far as a question lies from the passage answering it.
-    """
-    sample = vectors[rng.choice(len(vectors), min(len(vectors), CALIBRATION_QUERIES), replace=False)]
-    noise = rng.standard_normal(sample.shape).astype(np.float32) / np.sqrt(vectors.shape[1])
+def _sample_questions(sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Stored vectors each moved about 45 degrees in a random direction (cosine 0.7 to
+    it), about as far as a question lies from the passage answering it."""
+    noise = rng.standard_normal(sample.shape).astype(np.float32) / np.sqrt(sample.shape[1])
     queries = sample + noise
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    _, truth = faiss.knn(queries, vectors, 10, faiss.METRIC_INNER_PRODUCT)  # exact, without a copy of them
+    return queries / np.linalg.norm(queries, axis=1, keepdims=True)
+
+
+def _exact_top10(queries: np.ndarray, parts: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
+    """The exact 10 nearest of each query among every part's vectors, part by part
+    (faiss.knn: the same scores the lists give, and no copy of them all)."""
+    scores, ids = [], []
+    for part, first in zip(parts, offsets):
+        found, at = faiss.knn(queries, np.ascontiguousarray(part, dtype=np.float32), min(10, len(part)),
+                              faiss.METRIC_INNER_PRODUCT)
+        scores.append(found)
+        ids.append(at + first)
+    scores_all, ids_all = np.hstack(scores), np.hstack(ids)
+    best = np.argsort(-scores_all, axis=1, kind="stable")[:, :10]
+    return np.take_along_axis(ids_all, best, 1)
+
+
+def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -> int:
+    """The smallest nprobe (doubling) whose recall@10 of ``truth`` reaches ``TARGET_RECALL``."""
     nprobe = 1
     while nprobe < index.nlist:
         index.nprobe = nprobe

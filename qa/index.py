@@ -292,12 +292,18 @@ class Index:
             built.append(self._settled(builder.build()))
         return built
 
-    def _settled(self, segment: Segment) -> Segment:
-        """``segment``, or once it is large, the same saved and opened memory-mapped."""
-        if len(segment) < SAVED_FROM:
+    def _settled(self, segment: Segment, saved: bool = False) -> Segment:
+        """``segment``, or once it is large, the same saved and opened memory-mapped; with
+        ``saved``, saved whatever its size. Where it cannot be saved (a full or read-only
+        disk), it is kept in memory, and the derived files are only older."""
+        if len(segment) < SAVED_FROM and not saved:
             return segment
-        segment.save(self.segments)
-        return Segment.load(self.segments, segment.name, self._lexical)
+        try:
+            segment.save(self.segments)
+            return Segment.load(self.segments, segment.name, self._lexical) if len(segment) >= SAVED_FROM else segment
+        except OSError as error:
+            log.warning("could not save a segment of index %s: %s; it is kept in memory", self.root, error)
+            return segment
 
     def _swap(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the one searches take, then start a merge if one is due."""
@@ -332,9 +338,7 @@ class Index:
             log.info("merging %d segments of %d passages in %s", len(views), sum(v.live for v in views), self.root)
             segment = merged(views, self._lexical)
             if len(segment):
-                segment.save(self.segments)
-                if len(segment) >= SAVED_FROM:
-                    segment = Segment.load(self.segments, segment.name, self._lexical)
+                segment = self._settled(segment, saved=True)
             with self._refreshing:
                 swapped = self._snapshot.merged(views, segment)
                 if swapped is not None and not self._closed:

@@ -118,6 +118,10 @@ class VectorStore:
     def nprobe(self) -> int | None:
         return int(self._ivf.nprobe) if self._ivf is not None else None
 
+    @property
+    def lists(self) -> int | None:
+        return int(self._ivf.nlist) if self._ivf is not None else None
+
     def vectors(self) -> np.ndarray:
         """Every stored vector, in position order."""
         if self._ivf is None:

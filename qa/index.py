@@ -410,11 +410,10 @@ class Index:
         return Snapshot.empty(self.store_id, self._lexical)
 
     def close(self) -> None:
+        """Close the store. A merge still running is not waited for (``settle`` waits):
+        it swaps nothing in once closed, and what it leaves on disk no snapshot names."""
         with self._refreshing:
             self._closed = True
-        merging = self._merging
-        if merging is not None:
-            merging.join()
         self.store.close()
 
 

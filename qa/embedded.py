@@ -43,7 +43,7 @@ class EmbeddedEngine:
         self.index = index
         self.location = str(index.root)
         self._passages: LRUCache[int, PassageRecord] = LRUCache(PASSAGES_CACHED)
-        self._allowed: LRUCache[tuple[str, int, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
+        self._allowed: LRUCache[tuple[tuple, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
         # The sources last listed, with the snapshot and limit they were listed for.
         self._sources: tuple[tuple[str, int, int], list[str]] | None = None
 
@@ -99,7 +99,7 @@ class EmbeddedEngine:
 
     def allowed(self, search_filter: SearchFilter, snapshot: Snapshot) -> np.ndarray:
         """The sorted live snapshot positions of passages whose documents pass ``search_filter``."""
-        key = (snapshot.store_id, snapshot.generation, search_filter)
+        key = (snapshot.key, search_filter)
         found = self._allowed.get(key)
         if found is None:
             found = snapshot.positions_of(self.index.store.filtered_rows(search_filter))

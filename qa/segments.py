@@ -35,7 +35,7 @@ MERGE_FACTOR = 8
 DELETED_SHARE = 0.3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Segment:
     """Passages ``rows`` (ascending) with their vectors and term counts; never changed."""
 
@@ -107,7 +107,7 @@ class SegmentBuilder:
                        self._terms.segment(self.settings))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class SegmentView:
     """A segment as one snapshot sees it: which of its positions later writes deleted,
     and what those took from its BM25 statistics."""

@@ -20,7 +20,7 @@ from qa.segments import Segment, SegmentView
 from qa.vector_store import Selection, VectorStore
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Snapshot:
     """Search indexes of one store generation, made of segments; immutable."""
 
@@ -46,6 +46,12 @@ class Snapshot:
     def offsets(self) -> np.ndarray:
         """Where each segment's positions begin, and (last) how many positions there are."""
         return np.concatenate([[0], np.cumsum([view.size for view in self.views], dtype=np.int64)])
+
+    @cached_property
+    def key(self) -> tuple:
+        """Says which snapshot this is: positions mean the same in two snapshots of one
+        key (a merge keeps the generation but moves positions, and changes the key)."""
+        return self.store_id, self.generation, tuple(view.segment.name for view in self.views)
 
     @property
     def size(self) -> int:

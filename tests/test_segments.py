@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import qa.embedded
+import qa.index
 import qa.segments
 from qa.chunking import ChunkSettings
 from qa.database import FORMAT_VERSION, Revision
@@ -211,3 +212,25 @@ def test_kill_9_during_merges_and_saves_leaves_an_index_that_loads_whole(tmp_pat
         finally:
             index.close()
     assert len(list((root / DERIVED / SEGMENTS).iterdir())) > 1
+
+
+def test_a_filter_asked_again_after_a_merge_ranks_the_merged_positions(tmp_path, monkeypatch):
+    """A merge keeps the generation and moves positions (deleted ones are gone): a
+    filter's cached positions from before it must not be used after it."""
+    rng = np.random.default_rng(6)
+    monkeypatch.setattr(qa.index, "to_merge", lambda views: [])  # no merge until asked for
+    index = Index.open_for_writing(tmp_path / "index", META)
+    engine = EmbeddedEngine(index)
+    request = SearchRequest.parse("river flood", 10, "lexical", SearchFilter(source="even"))
+    try:
+        for n in (0, 2, 4, 0):  # a segment each; doc-0 again: its first passages are deleted
+            index.write([revision(f"doc-{n}", rng, 4)])
+            before = index.refresh()
+        rows = before.row_at(engine.positions(request, None, terms("river flood"), before).ids)
+        monkeypatch.setattr(qa.index, "to_merge", qa.segments.to_merge)
+        after = index.settle()
+        assert after.generation == before.generation and after.size < before.size
+        found = engine.positions(request, None, terms("river flood"), after)
+        assert after.row_at(found.ids).tolist() == rows.tolist() and len(rows)
+    finally:
+        index.close()

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,10 +210,10 @@ class DocumentStore:
                 (count,), = connection.execute(f"SELECT count(*) FROM documents d WHERE {where}", parameters)
                 return count
 
-            added, removed = ("d.added > ? AND d.removed IS NULL", (since,)), ("d.removed > ? AND d.added <= ?",
-                                                                             (since, since))
-            return StoreChanges(int(meta.get("generation", 0)), meta, rows(*added), rows(*removed),
-                                documents(*added) - documents(*removed))
+            added, removed = "d.added > ? AND d.removed IS NULL", "d.removed > ? AND d.added <= ?"
+            return StoreChanges(int(meta.get("generation", 0)), meta, rows(added, (since,)),
+                                rows(removed, (since, since)),
+                                documents(added, (since,)) - documents(removed, (since, since)))
 
     def passages(self, rows: Iterable[int]) -> dict[int, PassageRecord]:
         """The passages at ``rows``, keyed by row; rows purged meanwhile are left out."""
@@ -227,13 +227,7 @@ class DocumentStore:
         return {row: np.frombuffer(blob, dtype=np.float32, count=dimension) for row, blob in found}
 
     def _query_in(self, sql: str, values: Iterable) -> list[tuple]:
-        """``sql`` ending in ``IN``, for every value, asked in batches SQLite accepts."""
-        values = [v.item() if isinstance(v, np.generic) else v for v in values]
-        found = []
-        for first in range(0, len(values), _BATCH):
-            batch = values[first : first + _BATCH]
-            found += self._query(f"{sql} ({','.join('?' * len(batch))})", batch)
-        return found
+        return _select_in(self._query, sql, values)
 
     def counts(self) -> tuple[int, int]:
         """(documents, passages) stored now."""
@@ -423,14 +417,21 @@ def _check_stage(connection: sqlite3.Connection, stage: int) -> None:
                                code="index_busy")
 
 
+def _select_in(run: Callable[[str, list], list[tuple]], sql: str, values: Iterable) -> list[tuple]:
+    """``sql`` ending in ``IN``, for every value, asked through ``run`` in batches SQLite accepts."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    found = []
+    for first in range(0, len(values), _BATCH):
+        batch = values[first : first + _BATCH]
+        found += run(f"{sql} ({','.join('?' * len(batch))})", batch)
+    return found
+
+
 def _rows_of(connection: sqlite3.Connection, versions: list[int]) -> np.ndarray:
     """The passage rows of document ``versions``, sorted."""
-    rows: list[int] = []
-    for first in range(0, len(versions), _BATCH):
-        batch = versions[first : first + _BATCH]
-        rows += [r for r, in connection.execute(
-            f"SELECT row FROM passages WHERE version IN ({','.join('?' * len(batch))})", batch)]
-    return np.array(sorted(rows), dtype=np.int64)
+    found = _select_in(lambda sql, batch: connection.execute(sql, batch).fetchall(),
+                       "SELECT row FROM passages WHERE version IN", versions)
+    return np.array(sorted(r for r, in found), dtype=np.int64)
 
 
 class _Rows:

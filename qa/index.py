@@ -257,7 +257,7 @@ class Index:
 
     def _caught_up(self, snapshot: Snapshot) -> Snapshot:
         """``snapshot`` brought to the store's generation by reading what changed since."""
-        changes = self.store.changes(snapshot.generation) if snapshot.generation or len(snapshot) == 0 else None
+        changes = self.store.changes(snapshot.generation)
         if changes is not None and changes.meta.get("store_id") == snapshot.store_id:
             return snapshot.changed(changes.removed_rows, self._segments_of(changes.added_rows), changes.generation,
                                     snapshot.documents + changes.documents_added)
@@ -341,12 +341,9 @@ class Index:
                 segment = self._settled(segment, saved=True)
             with self._refreshing:
                 swapped = self._snapshot.merged(views, segment)
-                if swapped is not None and not self._closed:
-                    self._snapshot = swapped
-                    release_freed_memory()
-            self._merging = None
-            with self._refreshing:
-                self._merge_if_due()
+                self._merging = None
+                if not self._closed:
+                    self._swap(swapped if swapped is not None else self._snapshot)  # then the next merge, if due
         except Exception:
             self._merge_failed = True
             log.exception("could not merge segments of index %s", self.root)

@@ -213,10 +213,6 @@ class LexicalSegment:
     def __len__(self) -> int:
         return self.counts.shape[0]
 
-    def frequency_of(self, term: str) -> int:
-        column = self.columns.get(term)
-        return int(self.frequency[column]) if column is not None else 0
-
     def term_totals(self, positions: np.ndarray) -> tuple[np.ndarray, int]:
         """How many of ``positions`` hold each term, and their summed length: what
         dropping them takes from the collection's statistics."""

@@ -120,24 +120,17 @@ class Snapshot:
     def dense(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Scored:
         """The ``k`` live positions nearest ``vector`` (among ``allowed``, sorted, if given)."""
         parts = []
-        for number, (view, local) in enumerate(self._each(allowed)):
-            selection = view.selection if local is None else Selection.of_positions(local, view.size)
-            if not view.live or (selection is not None and not selection.count):
-                continue
+        for start, view, selection in self._dense_parts(allowed):
             (scores,), (positions,) = view.segment.vectors.search(vector[np.newaxis], k, selection)
             found = positions >= 0
-            parts.append(Scored(positions[found] + self.offsets[number], scores[found]))
+            parts.append(Scored(positions[found] + start, scores[found]))
         return _best(parts, k)
 
     def dense_scores(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """Every position's dense score (-inf where unknown: deleted, or beyond an IVF
         segment's best ``depth``)."""
         out = np.full(self.size, -np.inf, np.float32)
-        for number, (view, local) in enumerate(self._each(allowed)):
-            selection = view.selection if local is None else Selection.of_positions(local, view.size)
-            if not view.live or (selection is not None and not selection.count):
-                continue
-            start = self.offsets[number]
+        for start, view, selection in self._dense_parts(allowed):
             out[start : start + view.size] = view.segment.vectors.scores(vector[np.newaxis], depth, selection)[0]
         return out
 
@@ -163,6 +156,13 @@ class Snapshot:
         scores = [view.segment.lexical.scores(QuestionTerms.of(view.segment.lexical, question_terms, collection))
                   for view in self.views]
         return np.concatenate(scores) if scores else np.zeros(0)
+
+    def _dense_parts(self, allowed: np.ndarray | None):
+        """(first position, view, what FAISS may return) of each segment with something to search."""
+        for number, (view, local) in enumerate(self._each(allowed)):
+            selection = view.selection if local is None else Selection.of_positions(local, view.size)
+            if view.live and (selection is None or selection.count):
+                yield int(self.offsets[number]), view, selection
 
     def _each(self, allowed: np.ndarray | None):
         """Each view, with its local positions among ``allowed`` (None without a filter)."""

@@ -80,6 +80,7 @@ def ingest_on_ray(paths: Iterable[Path], choice: EngineChoice, load_embedder: Ca
                 if replace:
                     engine.write(keep_only={doc_id for _, doc_id in files})
                 state = engine.refresh()
+            engine.compact()
             engine.save()
         finally:
             engine.close()

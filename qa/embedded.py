@@ -160,6 +160,9 @@ class EmbeddedEngine:
     def check(self) -> None:
         self.index.check()
 
+    def compact(self) -> None:
+        self.index.compact()
+
     def save(self) -> None:
         self.index.save()
 

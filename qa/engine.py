@@ -111,6 +111,11 @@ class Engine(Protocol):
         """Raise unless it can be read now and still fits the model it was opened with."""
         ...
 
+    def compact(self) -> None:
+        """Merge what a bulk load wrote into as few parts as searches are quickest on,
+        waiting (nothing, where the engine merges its own)."""
+        ...
+
     def save(self) -> None:
         """Persist what makes the next start quick (nothing, where the engine keeps it)."""
         ...

@@ -61,6 +61,7 @@ def open_eval_index(dataset: Dataset, choice: EngineChoice, embedder: Embedder, 
     """The cached index of the dataset's corpus, embedding only documents it lacks."""
     engine = open_engine_for_writing(choice, index_meta(embedder, settings))
     store_documents(engine, embedder, dataset.documents, replace=True, progress=progress)
+    engine.compact()
     engine.save()
     return engine
 

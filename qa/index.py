@@ -34,7 +34,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from qa.database import FORMAT_VERSION, DocumentStore, Revision, WriteResult, in
 from qa.errors import IndexUnavailable
 from qa.lexical import LexicalSettings, passage_terms
 from qa.memory import release_freed_memory
-from qa.segments import SEGMENT_PASSAGES, Segment, SegmentBuilder, SegmentView, fsync, merged, to_merge
+from qa.segments import SEGMENT_PASSAGES, Segment, SegmentBuilder, SegmentView, fsync, merged, to_compact, to_merge
 from qa.snapshot import Snapshot
 
 DATABASE = "documents.sqlite"
@@ -65,6 +65,8 @@ SAVED_FROM = 20_000
 # another process has saved and not yet named.
 UNNAMED_SEGMENT_SECONDS = 600.0
 log = logging.getLogger(__name__)
+# What a merge replaces, chosen from a snapshot's views (``to_merge``, ``to_compact``).
+Policy = Callable[[tuple[SegmentView, ...]], list[SegmentView]]
 
 
 @dataclass
@@ -292,15 +294,15 @@ class Index:
             built.append(self._settled(builder.build()))
         return built
 
-    def _settled(self, segment: Segment, saved: bool = False) -> Segment:
-        """``segment``, or once it is large, the same saved and opened memory-mapped; with
-        ``saved``, saved whatever its size. Where it cannot be saved (a full or read-only
-        disk), it is kept in memory, and the derived files are only older."""
-        if len(segment) < SAVED_FROM and not saved:
+    def _settled(self, segment: Segment) -> Segment:
+        """``segment``, or once it is large, the same saved and opened memory-mapped. Where
+        it cannot be saved (a full or read-only disk), it is kept in memory, and the
+        derived files are only older."""
+        if len(segment) < SAVED_FROM:
             return segment
         try:
             segment.save(self.segments)
-            return Segment.load(self.segments, segment.name, self._lexical) if len(segment) >= SAVED_FROM else segment
+            return Segment.load(self.segments, segment.name, self._lexical)
         except OSError as error:
             log.warning("could not save a segment of index %s: %s; it is kept in memory", self.root, error)
             return segment
@@ -313,22 +315,34 @@ class Index:
             release_freed_memory()  # what the snapshot before it held, unless a search still holds it
         self._merge_if_due()
 
-    def _merge_if_due(self) -> None:
+    def _merge_if_due(self, due: Policy | None = None) -> None:
+        """Start merging what ``due`` (else ``to_merge``) picks, unless a merge runs or
+        failed since the last change."""
         if self._closed or self._merge_failed or (self._merging is not None and self._merging.is_alive()):
             return
-        views = to_merge(self._snapshot.views)
+        views = (due or to_merge)(self._snapshot.views)
         if views:
             self._merging = threading.Thread(target=self._merge, args=(views,), name="index-merge", daemon=True)
             self._merging.start()
 
     def settle(self) -> Snapshot:
         """Wait until no merge is due or running; the snapshot after them."""
+        return self._merged_until_none(None)
+
+    def compact(self) -> Snapshot:
+        """Merge segments until ``to_compact`` finds none to merge (what a bulk load ends
+        with: few large segments search faster than many), this process's writes first,
+        waiting; the snapshot after."""
+        self.refresh()
+        return self._merged_until_none(to_compact)
+
+    def _merged_until_none(self, due: Policy | None) -> Snapshot:
         while True:
             merging = self._merging
             if merging is not None:
                 merging.join()
             with self._refreshing:
-                self._merge_if_due()
+                self._merge_if_due(due)
                 if self._merging is merging or self._merging is None:
                     return self._snapshot
 
@@ -336,9 +350,7 @@ class Index:
         """Merge ``views`` into one segment, save it, and swap it in for them."""
         try:
             log.info("merging %d segments of %d passages in %s", len(views), sum(v.live for v in views), self.root)
-            segment = merged(views, self._lexical)
-            if len(segment):
-                segment = self._settled(segment, saved=True)
+            segment = merged(views, self._lexical, self.segments)
             with self._refreshing:
                 swapped = self._snapshot.merged(views, segment)
                 self._merging = None

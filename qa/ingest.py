@@ -137,6 +137,7 @@ def ingest(
             report = rebuild_documents(engine, embedder, everything, meta)
         else:
             report = store_documents(engine, embedder, everything, replace=replace)
+        engine.compact()
         engine.save()
     finally:
         engine.close()

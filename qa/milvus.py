@@ -168,6 +168,9 @@ class MilvusEngine:
     def refresh(self) -> EngineState:
         return self.state()  # writes are seen once they answer
 
+    def compact(self) -> None:
+        """Nothing to wait for: Milvus merges its own segments."""
+
     def save(self) -> None:
         """Nothing to save: Milvus keeps its own indexes."""
 

@@ -11,6 +11,8 @@ serving an index shares their pages.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -22,12 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from qa.lexical import LexicalSegment, LexicalSettings, TermCounter
-from qa.vector_store import Selection, VectorStore
+from qa.vector_store import Selection, VectorSource, VectorStore
 
 SEGMENT = "segment.json"
-# The most passages a segment is built with, by a write or a merge: what one build
-# holds in memory (its vectors twice over, while FAISS takes them in) stays bounded.
+ROWS = "rows.npy"
+VECTORS = "vectors.faiss"
+# The most passages a write's segment holds: what writes gather in memory before they
+# are built (vectors, and FAISS's copy of them) stays bounded.
 SEGMENT_PASSAGES = 200_000
+# The most a merged segment holds, in bytes of half-precision vectors (Milvus's
+# segment.maxSize is 1 GiB too): about 1.4 million passages of 384 dimensions. Few
+# large segments search faster than many small ones, each of which is searched in
+# full; a merge holds this much in memory while it builds.
+MERGED_BYTES = 1 << 30
 # A merge starts once this many adjacent segments, none larger than the others
 # together, can become one ...
 MERGE_FACTOR = 8
@@ -37,47 +46,70 @@ DELETED_SHARE = 0.3
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Segment:
-    """Passages ``rows`` (ascending) with their vectors and term counts; never changed."""
+    """Passages ``rows`` (ascending) with their vectors and term counts; never changed.
+    ``directory`` is where it was opened from (None while only in memory)."""
 
     name: str
     rows: np.ndarray
     vectors: VectorStore
     lexical: LexicalSegment
+    directory: Path | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def save(self, folder: Path) -> None:
         """Write the segment as ``folder/<name>``, whole or not at all (staged, then renamed)."""
-        target = folder / self.name
-        if target.is_dir():
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = folder / f".tmp-{uuid.uuid4().hex}"
-        staging.mkdir()
-        np.save(staging / "rows.npy", self.rows, allow_pickle=False)
-        self.vectors.save(staging / "vectors.faiss")
-        self.lexical.save(staging)
-        (staging / SEGMENT).write_text(json.dumps({"passages": len(self)}) + "\n")
-        for path in staging.iterdir():
-            fsync(path)
-        fsync(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:  # saved meanwhile by another process: same name, same contents
-            shutil.rmtree(staging, ignore_errors=True)
-        fsync(folder)
+        if not (folder / self.name).is_dir():
+            with _staged(folder, self.name) as staging:
+                self.lexical.save(staging)
+                self.vectors.save(staging / VECTORS)
+                _save_rows(staging, self.rows)
 
     @classmethod
     def load(cls, folder: Path, name: str, settings: LexicalSettings) -> Segment:
         """Open ``folder/<name>``, memory-mapped; refused if its parts disagree."""
         directory = folder / name
         passages = json.loads((directory / SEGMENT).read_text())["passages"]
-        segment = cls(name, np.load(directory / "rows.npy", allow_pickle=False),
-                      VectorStore.load(directory / "vectors.faiss"), LexicalSegment.load(directory, settings))
+        segment = cls(name, np.load(directory / ROWS, allow_pickle=False), VectorStore.load(directory / VECTORS),
+                      LexicalSegment.load(directory, settings), directory)
         if not len(segment.rows) == len(segment.vectors) == len(segment.lexical) == passages:
             raise ValueError(f"segment {name}: its parts hold different numbers of passages")
         return segment
+
+    def read_vectors(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at ``positions``, read from the segment's file if it was saved
+        (not through the map searches use, whose pages would then stay in memory)."""
+        vectors = self.vectors if self.directory is None else VectorStore.load(self.directory / VECTORS, mapped=False)
+        return vectors.vectors(positions)
+
+
+@contextlib.contextmanager
+def _staged(folder: Path, name: str):
+    """A staging folder to write a segment's files in, renamed ``folder/<name>`` once
+    they are all written and synced (whole or not at all); removed if writing fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / f".tmp-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        yield staging
+        for path in staging.iterdir():
+            fsync(path)
+        fsync(staging)
+        try:
+            os.rename(staging, folder / name)
+        except OSError:  # saved meanwhile by another process: same name, same contents
+            shutil.rmtree(staging, ignore_errors=True)
+        fsync(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _save_rows(staging: Path, rows: np.ndarray) -> None:
+    """The rows, then the description that says how many passages the files hold."""
+    np.save(staging / ROWS, rows, allow_pickle=False)
+    (staging / SEGMENT).write_text(json.dumps({"passages": len(rows)}) + "\n")
 
 
 class SegmentBuilder:
@@ -102,7 +134,7 @@ class SegmentBuilder:
 
     def build(self) -> Segment:
         rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
-        vectors, self._vectors = self._vectors, []  # the store takes them in part by part
+        vectors = [VectorSource.of(part) for part in self._vectors]
         return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, self.dimension),
                        self._terms.segment(self.settings))
 
@@ -171,31 +203,69 @@ class SegmentView:
         return held, at[held]
 
 
-def merged(views: list[SegmentView], settings: LexicalSettings) -> Segment:
-    """One segment holding the live passages of ``views`` (adjacent, in order)."""
+def merged(views: list[SegmentView], settings: LexicalSettings, folder: Path) -> Segment:
+    """One segment holding the live passages of ``views`` (adjacent, in order), saved
+    in ``folder`` and opened memory-mapped (in memory if none is live).
+
+    Built part by part so that a merge holds at most one of its outputs and one source
+    segment in memory at a time: BM25's postings are joined and written, then the
+    vectors are indexed and written."""
     parts = [(view, view.live_positions()) for view in views]
     rows = np.concatenate([view.segment.rows[live] for view, live in parts])
-    vectors = [view.segment.vectors.vectors()[live] for view, live in parts]
-    lexical = LexicalSegment.joined([(view.segment.lexical, live) for view, live in parts], settings)
-    return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, views[0].segment.vectors.dimension), lexical)
+    dimension = views[0].segment.vectors.dimension
+    if not len(rows):
+        return SegmentBuilder(dimension, settings).build()
+    name = uuid.uuid4().hex
+    with _staged(folder, name) as staging:
+        LexicalSegment.joined([(view.segment.lexical, live) for view, live in parts], settings).save(staging)
+        VectorStore.build([VectorSource(len(live), functools.partial(view.segment.read_vectors, live))
+                           for view, live in parts], dimension).save(staging / VECTORS)
+        _save_rows(staging, rows)
+    return Segment.load(folder, name, settings)
+
+
+def merged_passages(dimension: int) -> int:
+    """The most passages a merge puts in one segment (``MERGED_BYTES``)."""
+    return MERGED_BYTES // (2 * dimension)
 
 
 def to_merge(views: tuple[SegmentView, ...]) -> list[SegmentView]:
     """The views a merge should replace now, adjacent and in order; none when none needs it.
 
     ``MERGE_FACTOR`` adjacent segments, the run nearest the end (where writes land) in
-    which none is larger than the others together and all fit one segment: segments
-    then grow geometrically, and a passage is rewritten about log(n) times, not once
-    per write. Else the first segment that lost ``DELETED_SHARE`` of its passages,
-    rewritten alone."""
-    sizes = [view.live for view in views]
-    for first in range(len(views) - MERGE_FACTOR, -1, -1):
-        run = sizes[first : first + MERGE_FACTOR]
-        if 2 * max(run) <= sum(run) <= SEGMENT_PASSAGES:
-            return list(views[first : first + MERGE_FACTOR])
+    which none is larger than the others together and all fit one merged segment:
+    segments then grow geometrically, and a passage is rewritten about log(n) times,
+    not once per write. Else the first segment that lost ``DELETED_SHARE`` of its
+    passages, rewritten alone."""
     for view in views:
         if view.size and view.size - view.live >= DELETED_SHARE * view.size:
-            return [view]
+            deleted = [view]
+            break
+    else:
+        deleted = []
+    return _balanced_run(views, MERGE_FACTOR, MERGE_FACTOR) or deleted
+
+
+def to_compact(views: tuple[SegmentView, ...]) -> list[SegmentView]:
+    """As ``to_merge``, but the longest balanced run of two segments or more: merged in
+    turn, they leave the fewest segments a bulk load can end with while a passage is
+    still rewritten only about log2(n) times (a small load into a large index merges
+    nothing large)."""
+    return _balanced_run(views, 2, len(views)) or to_merge(views)
+
+
+def _balanced_run(views: tuple[SegmentView, ...], shortest: int, longest: int) -> list[SegmentView]:
+    """The longest run of ``shortest`` to ``longest`` adjacent views, nearest the end,
+    in which none holds more than the others together and all fit one merged segment."""
+    if not views:
+        return []
+    most = merged_passages(views[0].segment.vectors.dimension)
+    sizes = [view.live for view in views]
+    for length in range(min(longest, len(views)), shortest - 1, -1):
+        for first in range(len(views) - length, -1, -1):
+            run = sizes[first : first + length]
+            if 2 * max(run) <= sum(run) <= most:
+                return list(views[first : first + length])
     return []
 
 

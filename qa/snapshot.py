@@ -74,7 +74,7 @@ class Snapshot:
 
     def vectors(self) -> np.ndarray:
         """Every live passage's vector, in position order."""
-        parts = [view.segment.vectors.vectors()[view.live_positions()] for view in self.views]
+        parts = [view.segment.vectors.vectors(view.live_positions()) for view in self.views]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     @cached_property

@@ -4,11 +4,12 @@ The only module that imports faiss. Position ``i`` of the store is position ``i`
 of the segment that holds it (FAISS labels are positions).
 
 - Up to ``EXACT_UP_TO`` vectors: a flat index, exact.
-- Above: an inverted-file index (IVF-Flat, about 2·√n lists). Its ``nprobe`` (lists
-  searched per question) is the smallest that finds ``TARGET_RECALL`` of the 10 exact
-  neighbours of sample questions, measured on the data itself when it is built.
-  Data without clusters to exploit (needing over ``MAX_PROBED_SHARE`` of the lists)
-  stays exact.
+- Above: an inverted-file index (about ``LISTS_PER_ROOT``·√n lists) holding each
+  vector in half precision: half the bytes a search reads, scores within 1e-4 of
+  exact ones. Its ``nprobe`` (lists searched per question) is the smallest that finds
+  ``TARGET_RECALL`` of the 10 exact neighbours of sample questions, measured on the
+  data itself when it is built. Data without clusters to exploit (needing over
+  ``MAX_PROBED_SHARE`` of the lists) stays exact.
 
 Saved indexes are opened with mmap, so the vectors stay in the page cache, shared by
 every process serving the same files, instead of each process's own memory.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,13 +33,18 @@ import numpy as np
 faiss.omp_set_num_threads(1)
 
 EXACT_UP_TO = 20_000
+# Lists of an IVF index per square root of its size. More lists cost more to train
+# and to assign a question to, and leave fewer vectors to read in each list probed:
+# at a million passages, 4 (4,000 lists) searched in a quarter of the time 2 took
+# for the same recall (python -m bench.segments).
+LISTS_PER_ROOT = 4
 TARGET_RECALL = 0.97
 CALIBRATION_QUERIES = 200
 TRAINING_PER_LIST = 39  # FAISS's own minimum for k-means
 # An IVF index that must search more than this share of its lists to reach the target
 # is slower than exact search: such data (uniformly spread) is searched exactly.
 MAX_PROBED_SHARE = 0.25
-IVF_FLAT_FOURCC = b"IwFl"  # how FAISS's file of an IndexIVFFlat begins
+IVF_FOURCC = b"Iw"  # how FAISS's files of inverted-file indexes begin (IwFl, IwSq, ...)
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +66,19 @@ class Selection:
         return cls(np.packbits(mask, bitorder="little"), len(positions))
 
 
+@dataclass(frozen=True)
+class VectorSource:
+    """``size`` vectors that ``read`` returns (as one array) whenever asked: what an
+    index is built from, read part by part so that no copy of them all is made."""
+
+    size: int
+    read: Callable[[], np.ndarray]
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> VectorSource:
+        return cls(len(vectors), lambda: vectors)
+
+
 class VectorStore:
     """A FAISS index whose labels are segment positions."""
 
@@ -71,31 +91,36 @@ class VectorStore:
         self._size, self._dimension = int(index.ntotal), int(index.d)
 
     @classmethod
-    def build(cls, vectors: np.ndarray | list[np.ndarray], dimension: int | None = None) -> VectorStore:
+    def build(cls, vectors: np.ndarray | list[VectorSource], dimension: int | None = None) -> VectorStore:
         """Exact up to ``EXACT_UP_TO`` vectors, a calibrated IVF index above where it pays.
 
-        ``vectors`` may come as a list of parts, which is emptied as the index takes
-        them in, so that no copy of them all is made beside the index."""
-        parts = vectors if isinstance(vectors, list) else [vectors]
-        dimension = dimension if dimension is not None else parts[0].shape[1]
-        if sum(len(part) for part in parts) > EXACT_UP_TO:
-            ivf = _build_ivf(parts, dimension)
+        ``vectors`` may come as sources read in turn (a merge's segments), each only
+        while the index takes it in."""
+        if isinstance(vectors, np.ndarray):
+            sources, dimension = [VectorSource.of(vectors)], vectors.shape[1]
+        elif dimension is None:
+            raise ValueError("vectors given as sources need their dimension")
+        else:
+            sources = vectors
+        if sum(source.size for source in sources) > EXACT_UP_TO:
+            ivf = _build_ivf(sources, dimension)
             if ivf.nprobe <= MAX_PROBED_SHARE * ivf.nlist:
                 return cls(ivf)
             log.info("IVF would search %d of %d lists for recall %.2f: searching exactly instead",
                      ivf.nprobe, ivf.nlist, TARGET_RECALL)
-            parts = [cls(ivf).vectors()]
             del ivf
         index = faiss.IndexFlatIP(dimension)
-        while parts:
-            index.add(np.ascontiguousarray(parts.pop(0), dtype=np.float32))
+        for source in sources:
+            index.add(_float32(source.read()))
         return cls(index)
 
     @classmethod
-    def load(cls, path: Path) -> VectorStore:
-        """Open a saved index with its vectors memory-mapped."""
+    def load(cls, path: Path, mapped: bool = True) -> VectorStore:
+        """Open a saved index with its vectors memory-mapped (or read into memory)."""
+        if not mapped:
+            return cls(faiss.read_index(str(path)))
         with open(path, "rb") as file:
-            ivf = file.read(4) == IVF_FLAT_FOURCC  # FAISS maps IVF lists and flat codes by different flags
+            ivf = file.read(2) == IVF_FOURCC  # FAISS maps IVF lists and flat codes by different flags
         flags = faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC
         return cls(faiss.read_index(str(path), flags | faiss.IO_FLAG_READ_ONLY))
 
@@ -122,13 +147,19 @@ class VectorStore:
     def lists(self) -> int | None:
         return int(self._ivf.nlist) if self._ivf is not None else None
 
-    def vectors(self) -> np.ndarray:
-        """Every stored vector, in position order."""
+    def vectors(self, positions: np.ndarray | None = None) -> np.ndarray:
+        """Every stored vector in position order (or those at sorted ``positions``), as float32."""
         if self._ivf is None:
-            return self._index.reconstruct_n(0, len(self))
-        out = np.zeros((len(self), self.dimension), np.float32)
+            every = self._index.reconstruct_n(0, len(self))
+            return every if positions is None else every[positions]
+        wanted = np.arange(len(self)) if positions is None else np.asarray(positions, np.int64)
+        slot = np.full(len(self), -1, np.int64)  # where each wanted position goes in the result
+        slot[wanted] = np.arange(len(wanted))
+        out = np.zeros((len(wanted), self.dimension), np.float32)
         for ids, codes in _lists(self._ivf):
-            out[ids] = codes.view(np.float32).reshape(len(ids), self.dimension)
+            at = slot[ids]
+            kept = at >= 0
+            out[at[kept]] = _decoded(codes, self._ivf.code_size, self.dimension)[kept]
         return out
 
     def search(self, queries: np.ndarray, k: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -177,26 +208,38 @@ class VectorStore:
         return out
 
 
-def _build_ivf(parts: list[np.ndarray], dimension: int) -> faiss.IndexIVFFlat:
-    """An IVF index of ``parts`` (taken out of the list as they are added), its nprobe calibrated."""
-    offsets = np.cumsum([0] + [len(part) for part in parts])
+def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFScalarQuantizer:
+    """An IVF index of half-precision vectors from ``sources``, its nprobe calibrated.
+
+    Two passes read each source in turn: the first draws the training sample and the
+    calibration questions, the second finds the questions' exact neighbours and adds
+    the vectors."""
+    offsets = np.cumsum([0] + [source.size for source in sources])
     n = int(offsets[-1])
-    lists = max(1, int(2 * np.sqrt(n)))
+    lists = max(1, int(LISTS_PER_ROOT * np.sqrt(n)))
     rng = np.random.default_rng(0)
-
-    def rows(at: np.ndarray) -> np.ndarray:
-        which = np.searchsorted(offsets, at, side="right") - 1
-        return np.vstack([parts[w][at[which == w] - offsets[w]] for w in np.unique(which)]).astype(np.float32)
-
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    training_at = np.sort(rng.choice(n, min(n, TRAINING_PER_LIST * lists), replace=False))
+    asked_at = np.sort(rng.choice(n, min(n, CALIBRATION_QUERIES), replace=False))
+    training: list[np.ndarray] = []
+    asked: list[np.ndarray] = []
+    for source, first, last in zip(sources, offsets, offsets[1:]):
+        part = source.read()
+        for wanted, drawn in ((training_at, training), (asked_at, asked)):
+            drawn.append(_float32(part[wanted[(wanted >= first) & (wanted < last)] - first]))
+        del part
+    index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dimension), dimension, lists,
+                                          faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT, False)
     with _all_cores():
-        queries = _sample_questions(rows(np.sort(rng.choice(n, min(n, CALIBRATION_QUERIES), replace=False))), rng)
-        truth = _exact_top10(queries, parts, offsets)
-        index.train(rows(np.sort(rng.choice(n, min(n, TRAINING_PER_LIST * lists), replace=False))))
-        while parts:
-            part = np.ascontiguousarray(parts.pop(0), dtype=np.float32)
-            index.add_with_ids(part, np.arange(index.ntotal, index.ntotal + len(part), dtype=np.int64))
-        index.nprobe = _calibrated_nprobe(index, queries, truth)
+        index.train(np.vstack(training))
+        del training
+        queries = _sample_questions(np.vstack(asked), rng)
+        truth = _Nearest(queries)
+        for source, first in zip(sources, offsets):
+            part = _float32(source.read())
+            truth.add(part, int(first))
+            index.add_with_ids(part, np.arange(first, first + len(part), dtype=np.int64))
+            del part
+        index.nprobe = _calibrated_nprobe(index, queries, truth.ids())
     log.info("built an IVF index of %d vectors in %d lists, searching %d per question", n, lists, index.nprobe)
     return index
 
@@ -209,18 +252,23 @@ def _sample_questions(sample: np.ndarray, rng: np.random.Generator) -> np.ndarra
     return queries / np.linalg.norm(queries, axis=1, keepdims=True)
 
 
-def _exact_top10(queries: np.ndarray, parts: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
-    """The exact 10 nearest of each query among every part's vectors, part by part
-    (faiss.knn: the same scores the lists give, and no copy of them all)."""
-    scores, ids = [], []
-    for part, first in zip(parts, offsets):
-        found, at = faiss.knn(queries, np.ascontiguousarray(part, dtype=np.float32), min(10, len(part)),
-                              faiss.METRIC_INNER_PRODUCT)
-        scores.append(found)
-        ids.append(at + first)
-    scores_all, ids_all = np.hstack(scores), np.hstack(ids)
-    best = np.argsort(-scores_all, axis=1, kind="stable")[:, :10]
-    return np.take_along_axis(ids_all, best, 1)
+class _Nearest:
+    """The exact 10 nearest stored vectors of each query, gathered part by part
+    (faiss.knn: the same scores the lists give)."""
+
+    def __init__(self, queries: np.ndarray) -> None:
+        self.queries = queries
+        self._scores = np.full((len(queries), 0), -np.inf, np.float32)
+        self._ids = np.zeros((len(queries), 0), np.int64)
+
+    def add(self, part: np.ndarray, first: int) -> None:
+        found, at = faiss.knn(self.queries, part, min(10, len(part)), faiss.METRIC_INNER_PRODUCT)
+        scores, ids = np.hstack([self._scores, found]), np.hstack([self._ids, at + first])
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        self._scores, self._ids = np.take_along_axis(scores, best, 1), np.take_along_axis(ids, best, 1)
+
+    def ids(self) -> np.ndarray:
+        return self._ids
 
 
 def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -> int:
@@ -235,6 +283,17 @@ def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.nda
         nprobe *= 2
     index.nprobe = index.nlist
     return index.nlist
+
+
+def _float32(vectors: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _decoded(codes: np.ndarray, code_size: int, dimension: int) -> np.ndarray:
+    """An inverted list's codes as float32 vectors: half-precision codes (as built
+    here), or single (IVF-Flat, as indexes were built before)."""
+    kind = np.float16 if code_size == 2 * dimension else np.float32
+    return codes.view(kind).reshape(-1, dimension).astype(np.float32)
 
 
 def _lists(index: faiss.IndexIVF):

@@ -136,6 +136,25 @@ def test_writes_deletes_and_merges_rank_as_an_index_built_afresh(tmp_path, merge
         reopened.close()
 
 
+def test_a_bulk_load_ends_in_few_full_segments_and_a_small_one_after_merges_nothing_large(tmp_path, monkeypatch):
+    monkeypatch.setattr(qa.segments, "MERGED_BYTES", 2 * DIMENSION * 30)  # merged segments of 30 passages at most
+    rng = np.random.default_rng(7)
+    index = Index.open_for_writing(tmp_path / "index", META)
+    try:
+        for first in range(0, 40, 4):  # ten writes of 12 passages, a segment each
+            index.write([revision(f"doc-{n}", rng, 3) for n in range(first, first + 4)])
+            index.refresh()
+        compacted = index.compact()
+        assert [view.live for view in compacted.views] == [24, 24, 24, 24, 24]
+        assert_same_as_afresh(index, tmp_path)
+        index.write([revision("doc-99", rng, 3)])
+        after = index.compact()
+        assert [view.segment.name for view in after.views[:5]] == [view.segment.name for view in compacted.views]
+        assert [view.live for view in after.views] == [24, 24, 24, 24, 24, 3]
+    finally:
+        index.close()
+
+
 def test_a_write_of_another_process_is_read_from_the_store(tmp_path):
     rng = np.random.default_rng(2)
     writer = Index.open_for_writing(tmp_path / "index", META)
@@ -155,7 +174,7 @@ def test_a_write_of_another_process_is_read_from_the_store(tmp_path):
 def test_a_merge_that_fails_leaves_the_snapshot_as_it_was(tmp_path, merge_often, monkeypatch, caplog):
     rng = np.random.default_rng(4)
     index = Index.open_for_writing(tmp_path / "index", META)
-    monkeypatch.setattr(qa.index, "merged", lambda views, settings: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(qa.index, "merged", lambda views, settings, folder: (_ for _ in ()).throw(OSError("disk full")))
     try:
         for n in range(6):
             index.write([revision(f"doc-{n}", rng)])

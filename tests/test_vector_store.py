@@ -76,7 +76,9 @@ def test_an_approximate_index_searches_only_the_positions_a_selection_allows(sma
     VectorStore.build(data).save(tmp_path / "v.faiss")
     loaded = VectorStore.load(tmp_path / "v.faiss")  # memory-mapped: merges read its vectors back
     assert loaded.kind == "ivf"
-    np.testing.assert_array_equal(loaded.vectors(), data)
+    held = loaded.vectors()  # in half precision: a merge building from them again changes none
+    np.testing.assert_allclose(held, data, rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(VectorStore.build(held).vectors(), held)
     keep = rng.random(len(data)) > 0.3
     queries = _clustered_rows(100, seed=6)
     _, found = loaded.search(queries, 10, Selection.of_mask(keep))

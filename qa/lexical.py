@@ -11,6 +11,7 @@ saved as plain ``.npy`` files (no pickle) and opened memory-mapped.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 from scipy import sparse
 
 from qa.chunking import SECTION_SEPARATOR
+from qa.memory import release_pages
 from qa.tokens import terms
 from qa.topk import best_positions
 
@@ -27,6 +29,12 @@ LEXICAL = "lexical"
 # pass 1/SPARSE_SHARE of the passages: summing every posting into one array is then
 # cheaper (python -m bench.hybrid_at_scale).
 SPARSE_SHARE = 8
+# Postings weighed at a time when a segment is built (what its temporaries hold).
+BEST_CHUNK = 1 << 22
+# Above 1/DENSE_SHARE of the positions (or of a term's postings), sets of positions
+# are handled as masks and slot arrays over every position rather than sorted and
+# binary-searched (python -m bench.segments).
+DENSE_SHARE = 16
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,30 @@ def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSett
 def _terms_of(header: str) -> tuple[str, ...]:
     """A title's or heading's terms: the same for every passage under it."""
     return tuple(terms(header))
+
+
+def _best_saturation(postings: sparse.csc_matrix, lengths: np.ndarray, average: float,
+                     settings: LexicalSettings) -> np.ndarray:
+    """Each term's highest ``tf / (tf + k1·(1 - b + b·length/average))``, computed over
+    runs of whole columns of at most ``BEST_CHUNK`` postings (bounded temporaries)."""
+    indptr = postings.indptr
+    width = len(indptr) - 1
+    best = np.zeros(width, np.float32)
+    k1, b = settings.k1, settings.b
+    first = 0
+    while first < width:
+        last = max(first + 1, int(np.searchsorted(indptr, indptr[first] + BEST_CHUNK, side="right")) - 1)
+        last = min(last, width)
+        lo, hi = indptr[first], indptr[last]
+        tf = postings.data[lo:hi]
+        norm = np.float32(k1 * (1 - b)) + np.float32(k1 * b / average) * lengths[postings.indices[lo:hi]]
+        saturation = tf / (tf + norm)
+        starts, ends = indptr[first:last] - lo, indptr[first + 1 : last + 1] - lo
+        nonempty = ends > starts
+        if nonempty.any():
+            best[first:last][nonempty] = np.maximum.reduceat(saturation, starts[nonempty])
+        first = last
+    return best
 
 
 def idf(frequency: np.ndarray | int, passages: int) -> np.ndarray:
@@ -147,19 +179,16 @@ class LexicalSegment:
 
     @classmethod
     def of_counts(cls, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings) -> LexicalSegment:
+        """The segment of ``counts`` (int32, a row per passage), with at most one more
+        copy of them made at a time: a merge builds a million passages' postings so."""
         lengths = np.asarray(counts.sum(axis=1), dtype=np.int64).ravel().astype(np.float32)  # exact below 2**24
-        postings = counts.astype(np.float32).tocsc()
+        postings = counts.tocsc()
         postings.sort_indices()
-        average = lengths.mean() if len(lengths) and lengths.sum() else 1.0
-        tf = postings.data
-        norm = settings.k1 * (1 - settings.b + settings.b * lengths[postings.indices] / average)
-        saturation = (tf / (tf + norm)).astype(np.float32)
-        starts, ends = postings.indptr[:-1], postings.indptr[1:]
-        held = ends > starts
-        best = np.zeros(len(vocabulary), np.float32)
-        if held.any():
-            best[held] = np.maximum.reduceat(saturation, starts[held])
-        return cls(vocabulary, counts, postings, lengths, best, settings)
+        postings.data = postings.data.astype(np.float32)
+        total = float(lengths.sum(dtype=np.float64))
+        average = total / len(lengths) if len(lengths) and total else 1.0  # as own_average
+        return cls(vocabulary, counts, postings, lengths, _best_saturation(postings, lengths, average, settings),
+                   settings)
 
     @classmethod
     def build(cls, passages: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalSegment:
@@ -169,17 +198,24 @@ class LexicalSegment:
 
     @classmethod
     def joined(cls, parts: list[tuple[LexicalSegment, np.ndarray]], settings: LexicalSettings) -> LexicalSegment:
-        """One segment of the given positions of each segment, in order (a merge)."""
+        """One segment of the given positions of each segment, in order (a merge),
+        copied part by part into the joined arrays."""
         columns: dict[str, int] = {}
-        rows = []
-        for segment, positions in parts:
-            remap = np.array([columns.setdefault(t, len(columns)) for t in segment.vocabulary], np.int32)
+        remaps = [np.array([columns.setdefault(t, len(columns)) for t in segment.vocabulary], np.int32)
+                  for segment, _ in parts]
+        held = [np.diff(segment.counts.indptr)[positions] for segment, positions in parts]  # terms per passage
+        indptr = np.concatenate([[0], np.cumsum(np.concatenate(held) if held else [], dtype=np.int64)])
+        data, indices = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], np.int32)
+        rows = 0
+        for (segment, positions), remap in zip(parts, remaps):
             kept = segment.counts[positions]
-            rows.append((kept.data, remap[kept.indices] if len(remap) else kept.indices, kept.indptr))
-        width = len(columns)
-        matrices = [sparse.csr_matrix((d, i, p), shape=(len(p) - 1, width)) for d, i, p in rows]
-        counts = sparse.vstack(matrices, format="csr", dtype=np.int32) if matrices else \
-            sparse.csr_matrix((0, width), dtype=np.int32)
+            span = slice(indptr[rows], indptr[rows + len(positions)])
+            data[span], indices[span] = kept.data, remap[kept.indices] if len(remap) else kept.indices
+            rows += len(positions)
+            del kept
+            release_pages(segment.counts.data)  # read once: a merge need not keep them
+            release_pages(segment.counts.indices)
+        counts = sparse.csr_matrix((data, indices, indptr), shape=(rows, len(columns)))
         counts.sort_indices()
         return cls.of_counts(list(columns), counts, settings)
 
@@ -188,7 +224,8 @@ class LexicalSegment:
         """Open what ``save`` wrote in ``directory``, its arrays memory-mapped: processes
         serving the same files share their pages."""
         def array(name: str) -> np.ndarray:
-            return np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False)
+            # a plain view of the map: numpy's memmap class costs a Python call per slice
+            return np.asarray(np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False))
 
         vocabulary = (directory / f"{LEXICAL}-vocabulary.txt").read_text(encoding="utf-8").split("\n")
         vocabulary = vocabulary if vocabulary != [""] else []
@@ -231,87 +268,133 @@ class LexicalSegment:
         """Top ``k`` (scores, positions) with a score above ``floor`` (and 0), best first;
         ties go to the lower position. Positions ``dead`` marks (deleted passages) never
         count. The same ranking and scores as ``scores`` gives, found by MaxScore where
-        it can (``_candidates``). With ``allowed`` (sorted live positions), the best of
+        it can (``_maxscore``). With ``allowed`` (sorted live positions), the best of
         those. ``floor`` is what earlier segments' k-th best already scored."""
         above = max(0.0, floor)
         if allowed is not None:
             among = self.scores(question)[allowed]
             top = best_positions(among, k, above=above)
             return among[top].astype(np.float32), allowed[top].astype(np.int64)
-        candidates = self._candidates(question, k, dead, above)
-        if candidates is None:  # no pruning: summing every posting at once is cheapest
+        found = self._maxscore(question, k, dead, above)
+        if found is None:  # no pruning: summing every posting at once is cheapest
             every = self.scores(question)
             if dead is not None:
                 every[dead] = 0.0
             top = best_positions(every, k, above=above)
             return every[top].astype(np.float32), top.astype(np.int64)
-        found = self._scores_of(candidates, question)
-        if dead is not None:
-            found[dead[candidates]] = 0.0
-        top = best_positions(found, k, above=above)
-        return found[top].astype(np.float32), candidates[top].astype(np.int64)
+        candidates, scores = found
+        top = best_positions(scores, k, above=above)
+        return scores[top].astype(np.float32), candidates[top].astype(np.int64)
 
-    def _weights(self, column: int, idf: float, average: float) -> tuple[np.ndarray, np.ndarray]:
-        """(positions, BM25 weights) of one term's postings, positions in order."""
+    def _span(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, tf) of one term's postings, positions in order: views, nothing computed."""
         span = slice(self._postings.indptr[column], self._postings.indptr[column + 1])
-        positions = self._postings.indices[span]
-        tf = self._postings.data[span]
+        return self._postings.indices[span], self._postings.data[span]
+
+    def _weights(self, positions: np.ndarray, tf: np.ndarray, idf: float, average: float) -> np.ndarray:
+        """BM25 weights of one term's postings at ``positions`` with those ``tf``."""
         k1, b = self.settings.k1, self.settings.b
         norm = np.float32(k1 * (1 - b)) + np.float32(k1 * b / average) * self.lengths[positions]
-        return positions, np.float32(idf) * tf / (tf + norm)
+        return np.float32(idf) * tf / (tf + norm)
 
     def _postings_of(self, question: QuestionTerms, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions, weights) of every posting of the question's terms ``which``, term after term."""
         if not len(which):
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        parts = [self._weights(int(question.columns[i]), float(question.idf[i]), question.average_length)
-                 for i in which]
+        parts = []
+        for i in which:
+            positions, tf = self._span(int(question.columns[i]))
+            parts.append((positions, self._weights(positions, tf, float(question.idf[i]), question.average_length)))
         return np.concatenate([p for p, _ in parts]), np.concatenate([w for _, w in parts])
 
     def _scores_of(self, candidates: np.ndarray, question: QuestionTerms) -> np.ndarray:
         """The BM25 scores of the sorted positions ``candidates``, each term's postings
-        read by binary search, in the question's order (so the sums equal ``scores``)."""
+        weighed only where they hold a candidate, in the question's order (so the sums
+        equal ``scores``)."""
         found = np.zeros(len(candidates))
-        for i in range(len(question.columns)):
-            positions, values = self._postings_of(question, np.array([i]))
-            if not len(positions):
-                continue
-            at = np.minimum(np.searchsorted(positions, candidates), len(positions) - 1)
-            hit = positions[at] == candidates
-            found[hit] += values[at[hit]]
+        for column, term_idf in zip(question.columns, question.idf):
+            positions, tf = self._span(int(column))
+            hit, at = _located(candidates, positions)
+            found[hit] += self._weights(candidates[hit], tf[at], float(term_idf), question.average_length)
         return found
 
-    def _candidates(self, question: QuestionTerms, k: int, dead: np.ndarray | None,
-                    floor: float = 0.0) -> np.ndarray | None:
-        """The passages that can reach the top ``k`` (MaxScore), sorted; None when that is
-        nearly every passage holding a term.
+    def _maxscore(self, question: QuestionTerms, k: int, dead: np.ndarray | None,
+                  floor: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
+        """The passages that can reach the top ``k`` (MaxScore), sorted, with their
+        scores; None when that is nearly every passage holding a term.
 
-        Terms are taken by their best possible contribution, highest first. Once the
-        live passages holding the terms taken include ``k`` whose partial scores all beat
-        what the other terms could add together, no passage outside them can make the top
-        ``k``: only they are scored, reading the other terms' postings by binary search.
-        So too once the other terms could add no more than ``floor`` together.
-        A term's bound is its best weight at this segment's average length, raised by
-        the ratio of the collection's average to it where that is larger (weights grow
-        at most so much with the average)."""
+        Terms are taken by their best possible contribution, highest first. First the
+        passages holding the best few (until ``k`` live ones) are scored in full, the
+        other terms' postings read by binary search: their k-th best score (or
+        ``floor``, if higher) is a threshold. A passage holding none of the leading
+        terms whose bounds add up past it cannot beat it, so the passages holding
+        those terms are the candidates, scored in full. A term's bound is its best
+        weight at this segment's average length, raised by the ratio of the
+        collection's average to it where that is larger (weights grow at most so much
+        with the average)."""
         if not len(question.columns):
             return None
         raise_by = max(1.0, question.average_length / self.own_average)
         bounds = question.idf * self._best[question.columns] * raise_by
         order = np.argsort(-bounds, kind="stable")
         rest = np.concatenate([np.cumsum(bounds[order][::-1])[::-1][1:], [0.0]])  # what the terms after add at most
-        for taken in range(1, len(order)):
-            positions, values = self._postings_of(question, order[:taken])
-            if len(positions) * SPARSE_SHARE > len(self):
+        sizes = np.diff(self._postings.indptr)[question.columns]
+        threshold, taken = floor, 0
+        while taken < len(order):
+            taken += 1
+            if sizes[order[:taken]].sum() * SPARSE_SHARE > len(self):
                 return None
-            matched, where = np.unique(positions, return_inverse=True)
-            if rest[taken - 1] <= floor:
-                return matched
-            partial = np.bincount(where, weights=values, minlength=len(matched))
-            if dead is not None:
-                partial[dead[matched]] = -np.inf
-            if np.count_nonzero(partial > -np.inf) < k:
-                continue
-            if np.partition(partial, len(partial) - k)[len(partial) - k] > rest[taken - 1]:
-                return matched
-        return None
+            matched, scores = self._scored_holding(question, order[:taken], dead)
+            if np.count_nonzero(scores) >= k:
+                threshold = max(threshold, float(np.partition(scores, len(scores) - k)[len(scores) - k]))
+                break
+        # Taken first to beat the threshold: terms until what the others add together cannot.
+        needed = int(np.searchsorted(-rest, -threshold / (1 + 1e-6), side="right")) + 1  # rounding of the sums
+        if needed > taken:
+            if sizes[order[:needed]].sum() * SPARSE_SHARE > len(self):
+                return None
+            matched, scores = self._scored_holding(question, order[:needed], dead)
+        return matched, scores
+
+    def _scored_holding(self, question: QuestionTerms, which: np.ndarray,
+                        dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The positions holding any of the question's terms ``which``, sorted, with
+        their full scores (0 where ``dead``)."""
+        spans = [self._span(int(question.columns[i]))[0] for i in which]
+        if sum(len(span) for span in spans) * DENSE_SHARE < len(self):
+            matched = np.unique(np.concatenate(spans))
+        else:  # many: marked in a mask over every position, quicker than sorting them
+            mask = np.zeros(len(self), dtype=bool)
+            for span in spans:
+                mask[span] = True
+            matched = np.flatnonzero(mask)
+        scores = self._scores_of(matched, question)
+        if dead is not None:
+            scores[dead[matched]] = 0.0
+        return matched, scores
+
+
+_scratch = threading.local()  # each search thread's own slot array (_located)
+
+
+def _located(candidates: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which sorted ``candidates`` occur in the sorted ``positions``, and where.
+
+    Few candidates against many postings: binary search. Many: each posting writes
+    its index into a slot array over the positions, which each candidate then reads
+    (slots left from earlier calls are caught by checking the posting they name), a
+    pass over both rather than a search per candidate."""
+    if not len(positions) or not len(candidates):
+        return np.zeros(len(candidates), dtype=bool), np.zeros(0, np.int64)
+    if len(candidates) * DENSE_SHARE < len(positions):
+        at = np.minimum(np.searchsorted(positions, candidates), len(positions) - 1)
+    else:
+        size = int(max(positions[-1], candidates[-1])) + 1
+        slots = getattr(_scratch, "slots", None)
+        if slots is None or len(slots) < size:
+            slots = _scratch.slots = np.zeros(max(size, 2 * len(slots) if slots is not None else 0), np.int32)
+        slots[positions] = np.arange(len(positions), dtype=np.int32)
+        at = np.minimum(slots[candidates], len(positions) - 1)
+        at = np.maximum(at, 0)
+    hit = positions[at] == candidates
+    return hit, at[hit]

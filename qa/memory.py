@@ -1,4 +1,4 @@
-"""Giving freed memory back to the system.
+"""Giving freed memory back to the system, and mapped pages back to the page cache.
 
 Each write builds a new snapshot and frees the one before it, but glibc's malloc
 keeps freed memory in its per-thread arenas instead of returning it, so a serving
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
 from typing import Any
+
+import numpy as np
 
 _libc: Any = None
 
@@ -28,3 +31,14 @@ def release_freed_memory() -> None:
     trim = getattr(_libc, "malloc_trim", None) if _libc else None
     if trim is not None:
         trim(0)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Stop holding the pages of the file mapping ``array`` is a view of (np.load's
+    mmap_mode): they stay in the page cache, and this process's memory no longer
+    counts them until it reads them again. Nothing happens to an array in memory."""
+    base: Any = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)

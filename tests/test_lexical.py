@@ -152,8 +152,8 @@ def test_maxscore_ranks_as_scoring_every_passage_does():
         for k in (1, 5, 50):
             from qa.lexical import QuestionTerms
 
-            pruned += lexical._candidates(QuestionTerms.of(lexical, question, collection), k,
-                                          index.views[0].deleted) is not None
+            pruned += lexical._maxscore(QuestionTerms.of(lexical, question, collection), k,
+                                        index.views[0].deleted) is not None
             found = index.lexical(question, k)
             every = index.lexical_scores(question)
             every[dead] = 0.0

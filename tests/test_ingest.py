@@ -329,3 +329,36 @@ def test_batches_made_ahead_come_in_order_and_their_errors_come_through():
     assert next(endless) == 0
     endless.close()  # a consumer that stops early stops the thread making its items
     assert threading.active_count() == before
+
+
+def test_a_bulk_ingest_ends_in_one_segment_however_many_it_sealed_on_the_way(tmp_path, embedder, monkeypatch):
+    """Searches read every segment: an ingest leaves the segments it sealed as it went
+    merged into as few as fit (here one), and a small ingest after it merges nothing large."""
+    import qa.index
+
+    corpus = tmp_path / "many"
+    corpus.mkdir()
+    for n in range(60):
+        (corpus / f"note{n:02}.txt").write_text(f"Note {n} says the river rose {n} centimetres overnight.")
+    monkeypatch.setattr(qa.index, "SEGMENT_PASSAGES", 10)  # a segment sealed every 10 passages
+    monkeypatch.setattr(qa.index, "SAVED_FROM", 10)
+    monkeypatch.setattr("qa.ingest.BATCH_PASSAGES", 5)
+    root = tmp_path / "index"
+    ingest([corpus], EngineChoice(index=root), embedder)
+    index = Index.open(root)
+    try:
+        assert [view.live for view in index.snapshot().views] == [60]
+        merged = index.snapshot().views[0].segment.name
+    finally:
+        index.close()
+    (corpus / "late.txt").write_text("A late note: the river fell again by morning.")
+    ingest([corpus / "late.txt"], EngineChoice(index=root), embedder)
+    index = Index.open(root)
+    try:
+        views = index.snapshot().views
+        assert [view.live for view in views] == [60, 1] and views[0].segment.name == merged
+        engine = EmbeddedEngine(index)
+        searcher = Searcher(engine, embedder)
+        assert searcher.search(SearchRequest.parse("when did the river fall", 1)).results[0].doc_id == "late.txt"
+    finally:
+        index.close()

@@ -34,9 +34,8 @@ faiss.omp_set_num_threads(1)
 
 EXACT_UP_TO = 20_000
 # Lists of an IVF index per square root of its size. More lists cost more to train
-# and to assign a question to, and leave fewer vectors to read in each list probed:
-# at a million passages, 4 (4,000 lists) searched in a quarter of the time 2 took
-# for the same recall (python -m bench.segments).
+# and to assign a question to, and leave fewer vectors to read in each list probed,
+# which is most of a search at a million passages (python -m bench.segments).
 LISTS_PER_ROOT = 4
 TARGET_RECALL = 0.97
 # Neighbours scoring within this of the 10th exact one count as found: half precision

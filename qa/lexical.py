@@ -327,13 +327,13 @@ class LexicalSegment:
 
         Terms are taken by their best possible contribution, highest first. First the
         passages holding the best few (until ``k`` live ones) are scored in full, the
-        other terms' postings read by binary search: their k-th best score (or
-        ``floor``, if higher) is a threshold. A passage holding none of the leading
-        terms whose bounds add up past it cannot beat it, so the passages holding
-        those terms are the candidates, scored in full. A term's bound is its best
-        weight at this segment's average length, raised by the ratio of the
-        collection's average to it where that is larger (weights grow at most so much
-        with the average)."""
+        other terms' postings read only where they hold one (``_located``): their
+        k-th best score (or ``floor``, if higher) is a threshold. A passage holding
+        none of the leading terms whose bounds add up past it cannot beat it, so the
+        passages holding those terms are the candidates, scored in full. A term's
+        bound is its best weight at this segment's average length, raised by the
+        ratio of the collection's average to it where that is larger (weights grow
+        at most so much with the average)."""
         if not len(question.columns):
             return None
         raise_by = max(1.0, question.average_length / self.own_average)

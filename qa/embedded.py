@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from qa.search import SearchRequest
 
 # Up to this many passages, hybrid search fuses every passage's dense and BM25 scores
-# as whole arrays; above, the best ``candidates`` of each side, which costs what the
+# as whole arrays; above, the dense top ``candidates`` with their BM25 scores and the
+# BM25 top k of the rest (the same ranking for convex fusion), which costs what the
 # postings and the IVF lists read, not what the index holds (python -m bench.hybrid_at_scale).
 WHOLE_ARRAYS_UP_TO = 200_000
 # Passages shown again (a popular one, the next question on the same topic) are not
@@ -85,9 +86,11 @@ class EmbeddedEngine:
         if request.mode == "dense":
             return snapshot.dense(vector, request.k, allowed)
         depth = max(candidates, request.k)
-        if snapshot.size > WHOLE_ARRAYS_UP_TO:  # each side's best candidates, fused as lists
+        if snapshot.size > WHOLE_ARRAYS_UP_TO:
+            if fusion.method == "convex":
+                return _convex_of_candidates(snapshot, vector, question_terms, request.k, depth, allowed, fusion)
             return fuse(snapshot.dense(vector, depth, allowed), snapshot.lexical(question_terms, depth, allowed),
-                        fusion).top(request.k)
+                        fusion).top(request.k)  # RRF ranks each side's best candidates, fused as lists
         if allowed is None:
             allowed = snapshot.live_positions  # None when nothing is deleted
         dense = snapshot.dense_scores(vector, depth, allowed)
@@ -171,6 +174,24 @@ class EmbeddedEngine:
 
     def close(self) -> None:
         self.index.close()
+
+
+def _convex_of_candidates(snapshot: Snapshot, vector: np.ndarray, question_terms: list[str], k: int, depth: int,
+                          allowed: np.ndarray | None, fusion: Fusion) -> Scored:
+    """Convex fusion's top ``k``, the same as fusing every passage's scores: a passage
+    outside the dense top ``depth`` has no dense score (as IVF gives none), so only the
+    ``k`` best of those by BM25 can place; the dense top ``depth`` are fused with their
+    own BM25 scores. Either list holds each side's best score, which scales it."""
+    dense = snapshot.dense(vector, depth, allowed)
+    order = np.argsort(dense.ids)
+    near, near_scores = dense.ids[order], dense.scores[order]
+    others = snapshot.lexical(question_terms, k, allowed, excluded=near)
+    ids = np.concatenate([near, others.ids])
+    dense_scores = np.concatenate([near_scores, np.full(len(others), -np.inf, np.float32)])
+    lexical_scores = np.concatenate([snapshot.lexical_at(question_terms, near), others.scores])
+    by_position = np.argsort(ids, kind="stable")  # ties to the lower position, as over whole arrays
+    fused = fuse_scores(dense_scores[by_position], lexical_scores[by_position], fusion, k, depth)
+    return Scored(ids[by_position][fused.ids], fused.scores)
 
 
 def _state(snapshot: Snapshot) -> EngineState:

@@ -265,6 +265,10 @@ class LexicalSegment:
         # astype: bincount gives integers where the terms' passages are all gone
         return np.bincount(positions, weights=values, minlength=len(self)).astype(np.float64, copy=False)
 
+    def scores_at(self, question: QuestionTerms, positions: np.ndarray) -> np.ndarray:
+        """The BM25 scores of the sorted ``positions``, as ``scores`` gives them."""
+        return self._scores_of(np.asarray(positions, np.int64), question)
+
     def search(self, question: QuestionTerms, k: int, dead: np.ndarray | None = None,
                allowed: np.ndarray | None = None, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` (scores, positions) with a score above ``floor`` (and 0), best first;

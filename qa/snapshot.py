@@ -134,8 +134,12 @@ class Snapshot:
             out[start : start + view.size] = view.segment.vectors.scores(vector[np.newaxis], depth, selection)[0]
         return out
 
-    def lexical(self, question_terms: list[str], k: int, allowed: np.ndarray | None = None) -> Scored:
-        """The ``k`` best live positions by BM25 (among ``allowed``, sorted, if given)."""
+    def lexical(self, question_terms: list[str], k: int, allowed: np.ndarray | None = None,
+                excluded: np.ndarray | None = None) -> Scored:
+        """The ``k`` best live positions by BM25 (among ``allowed``, sorted, if given),
+        leaving out the sorted positions ``excluded``."""
+        if allowed is not None and excluded is not None:
+            allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
         collection = self.collection(question_terms)
         parts: list[Scored] = []
         floor = 0.0  # the k-th best score of the segments before: a later passage must beat it
@@ -143,12 +147,29 @@ class Snapshot:
             if not view.live or (local is not None and not len(local)):
                 continue
             question = QuestionTerms.of(view.segment.lexical, question_terms, collection)
-            scores, positions = view.segment.lexical.search(question, k, view.deleted, local, floor)
+            dead = view.deleted
+            if excluded is not None:
+                start, end = np.searchsorted(excluded, self.offsets[number : number + 2])
+                if end > start:
+                    dead = np.zeros(view.size, dtype=bool) if dead is None else dead.copy()
+                    dead[excluded[start:end] - self.offsets[number]] = True
+            scores, positions = view.segment.lexical.search(question, k, dead, local, floor)
             parts.append(Scored(positions + self.offsets[number], scores))
             found = np.concatenate([part.scores for part in parts])
             if len(found) >= k:  # just below, since the scores were rounded to float32
                 floor = float(np.partition(found, len(found) - k)[len(found) - k]) * (1 - 1e-6)
         return _best(parts, k)
+
+    def lexical_at(self, question_terms: list[str], positions: np.ndarray) -> np.ndarray:
+        """The BM25 scores of the sorted ``positions``."""
+        collection = self.collection(question_terms)
+        out = np.zeros(len(positions))
+        for number, view in enumerate(self.views):
+            start, end = np.searchsorted(positions, self.offsets[number : number + 2])
+            if end > start:
+                question = QuestionTerms.of(view.segment.lexical, question_terms, collection)
+                out[start:end] = view.segment.lexical.scores_at(question, positions[start:end] - self.offsets[number])
+        return out
 
     def lexical_scores(self, question_terms: list[str]) -> np.ndarray:
         """Every position's BM25 score (0 where no term matches; deleted ones are scored too)."""

@@ -253,3 +253,36 @@ def test_a_filter_asked_again_after_a_merge_ranks_the_merged_positions(tmp_path,
         assert after.row_at(found.ids).tolist() == rows.tolist() and len(rows)
     finally:
         index.close()
+
+
+def test_convex_fusion_of_candidates_ranks_as_fusing_every_passage(tmp_path, monkeypatch):
+    """Above WHOLE_ARRAYS_UP_TO a hybrid search fuses the dense top ``candidates`` with
+    the BM25 top k of the rest; it must rank as fusing every live passage's BM25 score
+    with the dense scores of that top, filter or not, deletions or not."""
+    from qa.fusion import Fusion, fuse_scores
+
+    monkeypatch.setattr(qa.embedded, "WHOLE_ARRAYS_UP_TO", 0)
+    rng = np.random.default_rng(8)
+    index = Index.open_for_writing(tmp_path / "index", META)
+    engine = EmbeddedEngine(index)
+    try:
+        index.write([revision(f"doc-{n}", rng, 3) for n in range(40)])
+        index.write([revision("doc-3", rng, 2)], delete=["doc-8"])  # deletions in the first segment
+        snapshot = index.refresh()
+        depth = 15
+        for question in QUESTIONS:
+            vector = rng.standard_normal(DIMENSION).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            for search_filter in (None, SearchFilter(source="even")):
+                allowed = engine.allowed(search_filter, snapshot) if search_filter else snapshot.live_positions
+                top = snapshot.dense(vector, depth, allowed if search_filter else None)
+                dense = np.full(snapshot.size, -np.inf, np.float32)
+                dense[top.ids] = top.scores
+                every = fuse_scores(dense[allowed], snapshot.lexical_scores(terms(question))[allowed], Fusion(), 10,
+                                    depth)
+                request = SearchRequest.parse(question, 10, "hybrid", search_filter)
+                found = engine.positions(request, vector, terms(question), snapshot, Fusion(), depth)
+                assert found.ids.tolist() == allowed[every.ids].tolist(), (question, search_filter)
+                np.testing.assert_allclose(found.scores, every.scores, rtol=1e-6)
+    finally:
+        index.close()

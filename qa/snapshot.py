@@ -143,16 +143,14 @@ class Snapshot:
         collection = self.collection(question_terms)
         parts: list[Scored] = []
         floor = 0.0  # the k-th best score of the segments before: a later passage must beat it
-        for number, (view, local) in enumerate(self._each(allowed)):
+        for number, ((view, local), (_, left_out)) in enumerate(zip(self._each(allowed), self._each(excluded))):
             if not view.live or (local is not None and not len(local)):
                 continue
             question = QuestionTerms.of(view.segment.lexical, question_terms, collection)
             dead = view.deleted
-            if excluded is not None:
-                start, end = np.searchsorted(excluded, self.offsets[number : number + 2])
-                if end > start:
-                    dead = np.zeros(view.size, dtype=bool) if dead is None else dead.copy()
-                    dead[excluded[start:end] - self.offsets[number]] = True
+            if left_out is not None and len(left_out):
+                dead = np.zeros(view.size, dtype=bool) if dead is None else dead.copy()
+                dead[left_out] = True
             scores, positions = view.segment.lexical.search(question, k, dead, local, floor)
             parts.append(Scored(positions + self.offsets[number], scores))
             found = np.concatenate([part.scores for part in parts])
@@ -163,13 +161,9 @@ class Snapshot:
     def lexical_at(self, question_terms: list[str], positions: np.ndarray) -> np.ndarray:
         """The BM25 scores of the sorted ``positions``."""
         collection = self.collection(question_terms)
-        out = np.zeros(len(positions))
-        for number, view in enumerate(self.views):
-            start, end = np.searchsorted(positions, self.offsets[number : number + 2])
-            if end > start:
-                question = QuestionTerms.of(view.segment.lexical, question_terms, collection)
-                out[start:end] = view.segment.lexical.scores_at(question, positions[start:end] - self.offsets[number])
-        return out
+        scores = [view.segment.lexical.scores_at(QuestionTerms.of(view.segment.lexical, question_terms, collection),
+                                                 local) for view, local in self._each(positions) if len(local)]
+        return np.concatenate(scores) if scores else np.zeros(0)
 
     def lexical_scores(self, question_terms: list[str]) -> np.ndarray:
         """Every position's BM25 score (0 where no term matches; deleted ones are scored too)."""
@@ -185,15 +179,16 @@ class Snapshot:
             if view.live and (selection is None or selection.count):
                 yield int(self.offsets[number]), view, selection
 
-    def _each(self, allowed: np.ndarray | None):
-        """Each view, with its local positions among ``allowed`` (None without a filter)."""
+    def _each(self, positions: np.ndarray | None):
+        """Each view, with those of the sorted ``positions`` it holds as its own positions
+        (None for every view when ``positions`` is None)."""
         for number, view in enumerate(self.views):
-            if allowed is None:
+            if positions is None:
                 yield view, None
             else:
                 start, end = self.offsets[number], self.offsets[number + 1]
-                lo, hi = np.searchsorted(allowed, [start, end])
-                yield view, allowed[lo:hi] - start
+                lo, hi = np.searchsorted(positions, [start, end])
+                yield view, positions[lo:hi] - start
 
     # -- how it changes -------------------------------------------------------------
 

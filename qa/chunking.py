@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from qa.documents import Document, Heading, Passage
@@ -25,8 +25,9 @@ from qa.sentences import Span, sentence_spans
 
 SECTION_SEPARATOR = " > "
 _WORD = re.compile(r"\S+")
-# A blank line, or a line break after a line that ends a sentence.
-_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*|(?<=[.!?:\"”’)])[^\S\n]*\n\s*")
+_SPACE = re.compile(r"\s*")
+# A paragraph ends at a blank line, or at a line break after a line that ends so.
+_LAST_OF_PARAGRAPH = frozenset('.!?:"”’)')
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,30 @@ def paragraph_spans(text: str) -> list[Span]:
     """Non-empty paragraphs, without their surrounding whitespace."""
     spans: list[Span] = []
     begin = 0
-    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
-        cut = match.start() if match else len(text)
+    for cut, after in [*_paragraph_breaks(text), (len(text), len(text))]:
         span = _strip(text, begin, cut)
         if span:
             spans.append(span)
-        if match:
-            begin = match.end()
+        begin = after
     return spans
+
+
+def _paragraph_breaks(text: str) -> Iterator[Span]:
+    """Each paragraph break (a blank line, or a line break after ``_LAST_OF_PARAGRAPH``)
+    with the whitespace around it, found from the line breaks alone: a pattern would
+    be tried at every character."""
+    newline = text.find("\n")
+    while newline >= 0:
+        spaces = _SPACE.match(text, newline)  # always matches: at least the newline
+        after = spaces.end() if spaces else newline + 1
+        start = newline
+        while start and text[start - 1] != "\n" and text[start - 1].isspace():
+            start -= 1
+        if start and text[start - 1] in _LAST_OF_PARAGRAPH:
+            yield start, after
+        elif "\n" in text[newline + 1 : after]:
+            yield newline, after
+        newline = text.find("\n", after)
 
 
 def _strip(text: str, start: int, end: int) -> Span | None:
@@ -79,48 +96,54 @@ def _split_long_run(text: str, span: Span, max_words: int) -> list[Span]:
     ]
 
 
-def _sentences(text: str, span: Span, max_words: int) -> list[Span]:
+def _sentences(text: str, span: Span, max_words: int) -> tuple[list[Span], list[int]]:
+    """The sentences of ``span`` (runs too long for one cut in pieces), and the words of each."""
     pieces: list[Span] = []
+    counts: list[int] = []
     for sentence in sentence_spans(text, *span):
-        if word_count(text, *sentence) > 2 * max_words:
-            pieces.extend(_split_long_run(text, sentence, max_words))
+        words = word_count(text, *sentence)
+        if words > 2 * max_words:
+            for piece in _split_long_run(text, sentence, max_words):
+                pieces.append(piece)
+                counts.append(word_count(text, *piece))
         else:
             pieces.append(sentence)
-    return pieces
+            counts.append(words)
+    return pieces, counts
 
 
-def _windows(text: str, span: Span, settings: ChunkSettings) -> list[Span]:
-    """Overlapping windows of whole sentences, each at most ``max_words`` long."""
-    sentences = _sentences(text, span, settings.max_words)
-    counts = [word_count(text, *s) for s in sentences]
-    windows: list[Span] = []
+def _windows(text: str, span: Span, settings: ChunkSettings) -> list[tuple[Span, int]]:
+    """Overlapping windows of whole sentences, each at most ``max_words`` long, with
+    their words (the sum of their sentences': whitespace lies between sentences)."""
+    sentences, counts = _sentences(text, span, settings.max_words)
+    windows: list[tuple[Span, int]] = []
     first = 0
     while first < len(sentences):
         last, words = first, counts[first]
         while last + 1 < len(sentences) and words + counts[last + 1] <= settings.max_words:
             last += 1
             words += counts[last]
-        windows.append((sentences[first][0], sentences[last][1]))
+        windows.append(((sentences[first][0], sentences[last][1]), words))
         if last + 1 >= len(sentences):
             break
         first = max(first + 1, last + 1 - settings.overlap_sentences)
     return windows
 
 
-def _merge_short(text: str, blocks: list[tuple[Span, bool]], settings: ChunkSettings) -> list[Span]:
+def _merge_short(text: str, blocks: list[tuple[Span, bool, int]], settings: ChunkSettings) -> list[Span]:
     """Join a block under ``min_words`` with the next one while both fit, unless the
-    next one opens a section."""
-    merged: list[Span] = []
-    for block, opens in blocks:
+    next one opens a section; each block comes with its words."""
+    merged: list[tuple[Span, int]] = []
+    for block, opens, words in blocks:
         if merged and not opens:
-            previous = merged[-1]
-            combined = word_count(text, previous[0], block[1])
-            short = min(word_count(text, *previous), word_count(text, *block))
-            if short < settings.min_words and combined <= settings.max_words:
-                merged[-1] = (previous[0], block[1])
-                continue
-        merged.append(block)
-    return merged
+            previous, previous_words = merged[-1]
+            if min(previous_words, words) < settings.min_words:
+                combined = word_count(text, previous[0], block[1])  # windows may overlap: counted again
+                if combined <= settings.max_words:
+                    merged[-1] = ((previous[0], block[1]), combined)
+                    continue
+        merged.append((block, words))
+    return [span for span, _ in merged]
 
 
 def _units(text: str, headings: Sequence[Heading]) -> list[tuple[Span, bool]]:
@@ -167,16 +190,17 @@ def chunk_spans(text: str, settings: ChunkSettings = ChunkSettings(), headings: 
                 pages: Sequence[int] = ()) -> list[Span]:
     """Passage spans of ``text``, in document order; no passage runs from one of
     ``pages`` (their start offsets) into the next either."""
-    blocks: list[tuple[Span, bool]] = []
+    blocks: list[tuple[Span, bool, int]] = []
     units = _units(text, headings)
     for number, (unit, opens) in enumerate(units):
         if number and pages:
             opens |= bisect.bisect_right(pages, unit[0]) != bisect.bisect_right(pages, units[number - 1][0][0])
-        if word_count(text, *unit) <= settings.max_words:
-            blocks.append((unit, opens))
+        words = word_count(text, *unit)
+        if words <= settings.max_words:
+            blocks.append((unit, opens, words))
         else:
             windows = _windows(text, unit, settings)
-            blocks.extend((window, opens and n == 0) for n, window in enumerate(windows))
+            blocks.extend((window, opens and n == 0, count) for n, (window, count) in enumerate(windows))
     return _merge_short(text, blocks, settings)
 
 

@@ -304,29 +304,29 @@ class DocumentStore:
         refused when the store has been rebuilt since (its vectors would not fit).
         """
         with self._transaction(store_id) as (connection, generation, now):
-            remove = ("UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL AND doc_id = ? "
-                      "RETURNING version")
             versions: list[int] = []
+            delete = list(delete)
 
-            def removed(doc_id: str) -> bool:
-                found = connection.execute(remove, (generation, now, doc_id)).fetchall()
-                versions.extend(v for v, in found)
-                return bool(found)
+            def removed(doc_ids: Iterable[str]) -> set[str]:
+                found = _remove(connection, doc_ids, generation, now)
+                versions.extend(version for _, version in found)
+                return {doc_id for doc_id, _ in found}
 
-            deleted = [doc_id for doc_id in delete if removed(doc_id)]
-            replaced, added_rows, rows = set(), [], _Rows(connection)
-            for revision in revisions:
-                doc_id = revision.document.doc_id
-                if removed(doc_id):
-                    if create:
-                        raise DocumentExists(doc_id)
-                    replaced.add(doc_id)
-                added_rows.append(_insert(connection, revision, generation, rows))
+            gone = removed(delete)
+            deleted = [doc_id for doc_id in dict.fromkeys(delete) if doc_id in gone]
+            replaced: set[str] = set()
+            added_rows: list[np.ndarray] = []
+            numbers = _Numbers(connection)
+            for group in _distinct_runs(list(revisions)):
+                ids = [revision.document.doc_id for revision in group]
+                stored = removed(ids)
+                if create and stored:
+                    raise DocumentExists(next(doc_id for doc_id in ids if doc_id in stored))
+                replaced |= stored
+                added_rows += _insert(connection, group, generation, numbers)
             if keep_only is not None:
                 live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
-                for doc_id in live:
-                    if doc_id not in keep_only:
-                        removed(doc_id)
+                removed(doc_id for doc_id in live if doc_id not in keep_only)
             removed_rows = _rows_of(connection, versions)
         return WriteResult(generation, deleted, replaced, added_rows, removed_rows, len(added_rows) - len(versions))
 
@@ -348,9 +348,7 @@ class DocumentStore:
         """Store ``revisions`` for the rebuild ``stage``, unseen until it is committed."""
         with self._writing() as connection:
             _check_stage(connection, stage)
-            rows = _Rows(connection)
-            for revision in revisions:
-                _insert(connection, revision, 0, rows, removed=-stage)
+            _insert(connection, list(revisions), 0, _Numbers(connection), removed=-stage)
 
     def commit_rebuild(self, stage: int, meta: dict[str, str]) -> int:
         """Swap the staged contents of ``stage`` in for every stored document, and the
@@ -417,13 +415,14 @@ def _check_stage(connection: sqlite3.Connection, stage: int) -> None:
                                code="index_busy")
 
 
-def _select_in(run: Callable[[str, list], list[tuple]], sql: str, values: Iterable) -> list[tuple]:
-    """``sql`` ending in ``IN``, for every value, asked through ``run`` in batches SQLite accepts."""
+def _select_in(run: Callable[[str, list], list[tuple]], sql: str, values: Iterable, suffix: str = "") -> list[tuple]:
+    """``sql`` ending in ``IN`` (then ``suffix``), for every value, asked through ``run``
+    in batches SQLite accepts."""
     values = [v.item() if isinstance(v, np.generic) else v for v in values]
     found = []
     for first in range(0, len(values), _BATCH):
         batch = values[first : first + _BATCH]
-        found += run(f"{sql} ({','.join('?' * len(batch))})", batch)
+        found += run(f"{sql} ({','.join('?' * len(batch))}){suffix}", batch)
     return found
 
 
@@ -434,40 +433,75 @@ def _rows_of(connection: sqlite3.Connection, versions: list[int]) -> np.ndarray:
     return np.array(sorted(r for r, in found), dtype=np.int64)
 
 
-class _Rows:
-    """Hands out passage rows in one transaction: above every row ever used, as
-    AUTOINCREMENT would, but known without reading each one back."""
+def _distinct_runs(revisions: list[Revision]) -> Iterator[list[Revision]]:
+    """``revisions`` in order, cut where a document id repeats, so that each run is
+    written at once and a later revision of an id still replaces an earlier one."""
+    run: list[Revision] = []
+    ids: set[str] = set()
+    for revision in revisions:
+        if revision.document.doc_id in ids:
+            yield run
+            run, ids = [], set()
+        run.append(revision)
+        ids.add(revision.document.doc_id)
+    if run:
+        yield run
+
+
+def _remove(connection: sqlite3.Connection, doc_ids: Iterable[str], generation: int, now: float
+            ) -> list[tuple[str, int]]:
+    """Mark the live versions of ``doc_ids`` removed in ``generation``; (id, version) of each."""
+    return _select_in(lambda sql, batch: connection.execute(sql, [generation, now, *batch]).fetchall(),
+                      "UPDATE documents SET removed = ?, removed_at = ? WHERE removed IS NULL AND doc_id IN",
+                      doc_ids, suffix=" RETURNING doc_id, version")
+
+
+class _Numbers:
+    """Hands out document versions and passage rows in one transaction: above every
+    one ever used, as AUTOINCREMENT would, but known without reading each one back."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
-        (self.next,), = connection.execute(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'passages'), 0), "
-            "coalesce((SELECT max(row) FROM passages), 0)) + 1")
+        self.version, self.row = (_next(connection, table, column)
+                                  for table, column in (("documents", "version"), ("passages", "row")))
 
-    def take(self, count: int) -> np.ndarray:
-        rows = np.arange(self.next, self.next + count, dtype=np.int64)
-        self.next += count
-        return rows
+    def take(self, versions: int, rows: int) -> tuple[int, np.ndarray]:
+        """The first of ``versions`` consecutive versions, and ``rows`` rows."""
+        first, taken = self.version, np.arange(self.row, self.row + rows, dtype=np.int64)
+        self.version += versions
+        self.row += rows
+        return first, taken
 
 
-def _insert(connection: sqlite3.Connection, revision: Revision, generation: int, rows: _Rows,
-            removed: int | None = None) -> np.ndarray:
-    """Store one revision; returns its passages' rows, in passage order."""
-    d = revision.document
-    (version,), = connection.execute(
-        "INSERT INTO documents (doc_id, title, source, text, metadata, structure, checksum, added, removed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING version",
-        (d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False), json.dumps(_structure(d)),
-         checksum(d), generation, removed),
+def _next(connection: sqlite3.Connection, table: str, column: str) -> int:
+    (number,), = connection.execute(
+        f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+        f"coalesce((SELECT max({column}) FROM {table}), 0)) + 1")
+    return int(number)
+
+
+def _insert(connection: sqlite3.Connection, revisions: list[Revision], generation: int, numbers: _Numbers,
+            removed: int | None = None) -> list[np.ndarray]:
+    """Store ``revisions`` (of distinct ids); returns each one's passage rows, in passage order."""
+    sizes = [len(revision.passages) for revision in revisions]
+    first, rows = numbers.take(len(revisions), sum(sizes))
+    connection.executemany(
+        "INSERT INTO documents (version, doc_id, title, source, text, metadata, structure, checksum, added, removed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((first + n, d.doc_id, d.title, d.source, d.text, json.dumps(d.metadata, ensure_ascii=False),
+          json.dumps(_structure(d)), checksum(d), generation, removed)
+         for n, d in enumerate(revision.document for revision in revisions)),
     )
-    vectors = np.ascontiguousarray(revision.vectors, dtype=np.float32)
-    taken = rows.take(len(revision.passages))
+    versions = np.repeat(np.arange(first, first + len(revisions)), sizes).tolist()
+    passages = [p for revision in revisions for p in revision.passages]
+    vectors = np.ascontiguousarray(np.concatenate([r.vectors for r in revisions]) if revisions else
+                                   np.zeros((0, 0)), dtype=np.float32)
     connection.executemany(
         'INSERT INTO passages (row, version, ordinal, start, "end", section, page, vector) '
         'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         ((row, version, p.ordinal, p.start, p.end, p.section, p.page, v.tobytes())
-         for row, p, v in zip(taken.tolist(), revision.passages, vectors)),
+         for row, version, p, v in zip(rows.tolist(), versions, passages, vectors)),
     )
-    return taken
+    return np.split(rows, np.cumsum(sizes)[:-1]) if revisions else []
 
 
 def _filter_sql(search_filter: SearchFilter) -> tuple[str, list[Any]]:

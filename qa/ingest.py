@@ -33,6 +33,8 @@ from qa.index import settings_differ
 from qa.readers import find_files, read_document
 
 BATCH_PASSAGES = 512
+# Passages stored in one write (one transaction, one fsync) by a bulk ingest.
+WRITE_PASSAGES = 4096
 # Batches of passages read and chunked ahead of the one being embedded.
 PREPARED_AHEAD = 2
 T = TypeVar("T")
@@ -131,7 +133,7 @@ def ingest(
         first = dataclasses.replace(first, doc_id=doc_id)
     everything = itertools.chain([first], documents)
     meta = index_meta(embedder, settings)
-    engine = open_engine_for_writing(choice, meta, replace)
+    engine = open_engine_for_writing(choice, meta, replace, bulk=True)
     try:
         if settings_differ(engine.meta(), meta):
             report = rebuild_documents(engine, embedder, everything, meta)
@@ -172,11 +174,26 @@ def store_documents(
 
 def write_batches(engine: Engine, batches: Iterable[list[Revision]], report: IngestReport,
                   create: bool = False) -> None:
-    """Write each batch of revisions in one write, noting in ``report`` what each stored."""
-    for revisions in batches:
+    """Write the batches of revisions about ``WRITE_PASSAGES`` passages at a time, one
+    write each, noting in ``report`` what each stored."""
+    for revisions in _joined(batches, WRITE_PASSAGES):
         written = engine.write(revisions, create=create)
         report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
         report.added += [r.document.doc_id for r in revisions if r.document.doc_id not in written.replaced]
+
+
+def _joined(batches: Iterable[list[Revision]], passages: int) -> Iterator[list[Revision]]:
+    """``batches`` joined in order until each holds ``passages`` passages (the last fewer)."""
+    joined: list[Revision] = []
+    size = 0
+    for revisions in batches:
+        joined += revisions
+        size += sum(len(r.passages) for r in revisions)
+        if size >= passages:
+            yield joined
+            joined, size = [], 0
+    if joined:
+        yield joined
 
 
 def _changed(engine: Engine, documents: Iterable[Document], create: bool, report: IngestReport, seen: set[str],

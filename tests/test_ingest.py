@@ -280,6 +280,7 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
     monkeypatch.setattr(qa.ingest, "read_document", lambda *a: read.append(a[0]) or real_read(*a))
     monkeypatch.setattr(Index, "write", lambda self, *a, **k: at_writes.append(len(read)) or real_write(self, *a, **k))
     monkeypatch.setattr(qa.ingest, "BATCH_PASSAGES", 8)
+    monkeypatch.setattr(qa.ingest, "WRITE_PASSAGES", 8)
     monkeypatch.setattr(qa.ingest, "LOOKUP_DOCUMENTS", 8)
     report = ingest([corpus], EngineChoice(index=tmp_path / "index"), embedder)
     assert report.documents == 100 and len(read) == 100

@@ -68,7 +68,7 @@ def ingest_on_ray(paths: Iterable[Path], choice: EngineChoice, load_embedder: Ca
     try:
         embedder = loading.result()
         meta = index_meta(embedder, settings)
-        engine = open_engine_for_writing(choice, meta, replace)
+        engine = open_engine_for_writing(choice, meta, replace, bulk=True)
         try:
             rebuild = bool(settings_differ(engine.meta(), meta))
             stored = {} if rebuild else engine.checksums([doc_id for _, doc_id in files])

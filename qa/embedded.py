@@ -54,8 +54,9 @@ class EmbeddedEngine:
         return cls(Index.open(root, model=model))
 
     @classmethod
-    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False) -> EmbeddedEngine:
-        return cls(Index.open_for_writing(root, meta, replace))
+    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False,
+                         bulk: bool = False) -> EmbeddedEngine:
+        return cls(Index.open_for_writing(root, meta, replace, bulk))
 
     def meta(self) -> dict[str, str]:
         return self.index.store.meta()

@@ -55,14 +55,17 @@ def open_engine(choice: EngineChoice, model: str | None = None) -> Engine:
     return EmbeddedEngine.open(choice.index, model)
 
 
-def open_engine_for_writing(choice: EngineChoice, meta: dict[str, str], replace: bool = False) -> Engine:
+def open_engine_for_writing(choice: EngineChoice, meta: dict[str, str], replace: bool = False,
+                            bulk: bool = False) -> Engine:
     """The index ``choice`` names, made if missing, to store passages made with ``meta``;
-    one built with other settings is refused unless ``replace`` (then rebuilt whole)."""
+    one built with other settings is refused unless ``replace`` (then rebuilt whole).
+    A ``bulk`` load, one that ends with ``compact``, may leave what it writes slower to
+    search until then (the embedded engine indexes its vectors once, there)."""
     if choice.engine == "milvus":
         return _milvus().MilvusEngine.open_for_writing(choice, meta, replace)
     from qa.embedded import EmbeddedEngine
 
-    return EmbeddedEngine.open_for_writing(choice.index, meta, replace)
+    return EmbeddedEngine.open_for_writing(choice.index, meta, replace, bulk)
 
 
 def _milvus() -> Any:

@@ -59,7 +59,7 @@ def eval_index_path(cache: Path, folder: Path, model: str, settings: ChunkSettin
 def open_eval_index(dataset: Dataset, choice: EngineChoice, embedder: Embedder, settings: ChunkSettings,
                     progress: bool) -> Engine:
     """The cached index of the dataset's corpus, embedding only documents it lacks."""
-    engine = open_engine_for_writing(choice, index_meta(embedder, settings))
+    engine = open_engine_for_writing(choice, index_meta(embedder, settings), bulk=True)
     store_documents(engine, embedder, dataset.documents, replace=True, progress=progress)
     engine.compact()
     engine.save()

@@ -44,7 +44,17 @@ from qa.database import FORMAT_VERSION, DocumentStore, Revision, WriteResult, in
 from qa.errors import IndexUnavailable
 from qa.lexical import LexicalSettings, passage_terms
 from qa.memory import release_freed_memory
-from qa.segments import SEGMENT_PASSAGES, Segment, SegmentBuilder, SegmentView, fsync, merged, to_compact, to_merge
+from qa.segments import (
+    SEGMENT_PASSAGES,
+    Segment,
+    SegmentBuilder,
+    SegmentView,
+    fsync,
+    merged,
+    to_compact,
+    to_merge,
+    to_merge_in_bulk,
+)
 from qa.snapshot import Snapshot
 
 DATABASE = "documents.sqlite"
@@ -82,10 +92,13 @@ class _Pending:
 class Index:
     """An opened index: its store, and the snapshot searches use, kept current."""
 
-    def __init__(self, root: Path, store: DocumentStore, lexical: LexicalSettings = LexicalSettings()) -> None:
+    def __init__(self, root: Path, store: DocumentStore, lexical: LexicalSettings = LexicalSettings(),
+                 bulk: bool = False) -> None:
         self.root = root
         self.store = store
         self._lexical = lexical
+        # A bulk load seals its writes' segments unindexed and indexes them once, in ``compact``.
+        self._bulk = bulk
         self._refreshing = threading.Lock()
         self._checked_at = 0.0
         self._unusable: IndexUnavailable | None = None  # set once the store was rebuilt with another model
@@ -125,12 +138,13 @@ class Index:
         return cls(root, store)
 
     @classmethod
-    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False) -> Index:
+    def open_for_writing(cls, root: Path, meta: dict[str, str], replace: bool = False, bulk: bool = False) -> Index:
         """Open or create the index at ``root`` to store documents made with ``meta``.
 
         ``meta`` names the model, dimension and chunking; an existing index made with
         others is refused unless ``replace``: the caller then rebuilds it whole (``rebuild``)
-        rather than writing documents of two models into one store.
+        rather than writing documents of two models into one store. A ``bulk`` load
+        (one that ends with ``compact``) leaves the segments it seals unindexed until then.
         """
         root.mkdir(parents=True, exist_ok=True)
         store = DocumentStore(root / DATABASE)
@@ -144,7 +158,7 @@ class Index:
                 f"index {root} was built with other settings {differs}; ingest with --replace to rebuild it",
                 code="index_settings",
             )
-        return cls(root, store)
+        return cls(root, store, bulk=bulk)
 
     def write(self, revisions: Iterable[Revision] = (), delete: Iterable[str] = (),
               keep_only: set[str] | None = None, create: bool = False) -> WriteResult:
@@ -184,7 +198,7 @@ class Index:
         if pending is None:
             return
         removed = np.concatenate(pending.removed) if pending.removed else np.zeros(0, np.int64)
-        segment = self._settled(pending.builder.build())
+        segment = self._settled(pending.builder.build(indexed=not self._bulk))
         self._swap(self._snapshot.changed(removed, [segment], pending.generation, pending.documents))
 
     def rebuild(self, meta: dict[str, str], batches: Iterable[list[Revision]]) -> Snapshot:
@@ -320,7 +334,7 @@ class Index:
         failed since the last change."""
         if self._closed or self._merge_failed or (self._merging is not None and self._merging.is_alive()):
             return
-        views = (due or to_merge)(self._snapshot.views)
+        views = (due or (to_merge_in_bulk if self._bulk else to_merge))(self._snapshot.views)
         if views:
             self._merging = threading.Thread(target=self._merge, args=(views,), name="index-merge", daemon=True)
             self._merging.start()
@@ -331,9 +345,11 @@ class Index:
 
     def compact(self) -> Snapshot:
         """Merge segments until ``to_compact`` finds none to merge (what a bulk load ends
-        with: few large segments search faster than many), this process's writes first,
-        waiting; the snapshot after."""
+        with: few large segments search faster than many, and each is indexed), this
+        process's writes first, waiting; the snapshot after. A bulk load ends here:
+        segments sealed later are indexed as they are sealed."""
         self.refresh()
+        self._bulk = False
         return self._merged_until_none(to_compact)
 
     def _merged_until_none(self, due: Policy | None) -> Snapshot:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.lexical import LexicalSegment, LexicalSettings, TermCounter
-from qa.vector_store import Selection, VectorSource, VectorStore
+from qa.vector_store import EXACT_UP_TO, Selection, VectorSource, VectorStore
 
 SEGMENT = "segment.json"
 ROWS = "rows.npy"
@@ -37,6 +37,8 @@ SEGMENT_PASSAGES = 200_000
 # large segments search faster than many small ones, each of which is searched in
 # full; a merge holds this much in memory while it builds.
 MERGED_BYTES = 1 << 30
+# Vectors of an exact segment a merge reads at a time (75 MB at 384 dimensions).
+READ_VECTORS = 1 << 16
 # A merge starts once this many adjacent segments, none larger than the others
 # together, can become one ...
 MERGE_FACTOR = 8
@@ -47,13 +49,16 @@ DELETED_SHARE = 0.3
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Segment:
     """Passages ``rows`` (ascending) with their vectors and term counts; never changed.
-    ``directory`` is where it was opened from (None while only in memory)."""
+    ``directory`` is where it was opened from (None while only in memory). A segment
+    not ``indexed`` holds its vectors for exact search only, as a bulk load seals
+    them, until a merge builds the index its size calls for."""
 
     name: str
     rows: np.ndarray
     vectors: VectorStore
     lexical: LexicalSegment
     directory: Path | None = None
+    indexed: bool = True
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -64,24 +69,36 @@ class Segment:
             with _staged(folder, self.name) as staging:
                 self.lexical.save(staging)
                 self.vectors.save(staging / VECTORS)
-                _save_rows(staging, self.rows)
+                _save_rows(staging, self.rows, self.indexed)
 
     @classmethod
     def load(cls, folder: Path, name: str, settings: LexicalSettings) -> Segment:
         """Open ``folder/<name>``, memory-mapped; refused if its parts disagree."""
         directory = folder / name
-        passages = json.loads((directory / SEGMENT).read_text())["passages"]
+        description = json.loads((directory / SEGMENT).read_text())
+        passages = description["passages"]
         segment = cls(name, np.load(directory / ROWS, allow_pickle=False), VectorStore.load(directory / VECTORS),
-                      LexicalSegment.load(directory, settings), directory)
+                      LexicalSegment.load(directory, settings), directory, description.get("indexed", True))
         if not len(segment.rows) == len(segment.vectors) == len(segment.lexical) == passages:
             raise ValueError(f"segment {name}: its parts hold different numbers of passages")
         return segment
 
     def read_vectors(self, positions: np.ndarray) -> np.ndarray:
         """The vectors at ``positions``, read from the segment's file if it was saved
-        (not through the map searches use, whose pages would then stay in memory)."""
-        vectors = self.vectors if self.directory is None else VectorStore.load(self.directory / VECTORS, mapped=False)
-        return vectors.vectors(positions)
+        (not through the map searches use, whose pages would then stay in memory).
+        Exact ones are mapped afresh, so that only the pages of ``positions`` are read."""
+        if self.directory is None:
+            return self.vectors.vectors(positions)
+        exact = self.vectors.kind == "exact"
+        return VectorStore.load(self.directory / VECTORS, mapped=exact).vectors(positions)
+
+    def vector_sources(self, positions: np.ndarray) -> list[VectorSource]:
+        """The vectors at ``positions`` as sources to build an index from: exact ones
+        ``READ_VECTORS`` at a time (what a merge holds of them at once); an IVF index's
+        whole, since each part would decode every list."""
+        parts = [positions] if self.vectors.kind == "ivf" else \
+            [positions[first : first + READ_VECTORS] for first in range(0, len(positions), READ_VECTORS)]
+        return [VectorSource(len(part), functools.partial(self.read_vectors, part)) for part in parts]
 
 
 @contextlib.contextmanager
@@ -106,10 +123,10 @@ def _staged(folder: Path, name: str):
         raise
 
 
-def _save_rows(staging: Path, rows: np.ndarray) -> None:
+def _save_rows(staging: Path, rows: np.ndarray, indexed: bool = True) -> None:
     """The rows, then the description that says how many passages the files hold."""
     np.save(staging / ROWS, rows, allow_pickle=False)
-    (staging / SEGMENT).write_text(json.dumps({"passages": len(rows)}) + "\n")
+    (staging / SEGMENT).write_text(json.dumps({"passages": len(rows), "indexed": indexed}) + "\n")
 
 
 class SegmentBuilder:
@@ -132,11 +149,12 @@ class SegmentBuilder:
             self._vectors.append(np.ascontiguousarray(vectors, np.float32).reshape(len(rows), self.dimension))
             self._terms.add(passage_terms)
 
-    def build(self) -> Segment:
+    def build(self, indexed: bool = True) -> Segment:
+        """The segment of what was added; unless ``indexed``, with its vectors searched exactly."""
         rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
         vectors = [VectorSource.of(part) for part in self._vectors]
-        return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, self.dimension),
-                       self._terms.segment(self.settings))
+        return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, self.dimension, exact=not indexed),
+                       self._terms.segment(self.settings), indexed=indexed or len(rows) <= EXACT_UP_TO)
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
@@ -218,8 +236,8 @@ def merged(views: list[SegmentView], settings: LexicalSettings, folder: Path) ->
     name = uuid.uuid4().hex
     with _staged(folder, name) as staging:
         LexicalSegment.joined([(view.segment.lexical, live) for view, live in parts], settings).save(staging)
-        VectorStore.build([VectorSource(len(live), functools.partial(view.segment.read_vectors, live))
-                           for view, live in parts], dimension).save(staging / VECTORS)
+        VectorStore.build([source for view, live in parts for source in view.segment.vector_sources(live)],
+                          dimension).save(staging / VECTORS)
         _save_rows(staging, rows)
     return Segment.load(folder, name, settings)
 
@@ -236,7 +254,13 @@ def to_merge(views: tuple[SegmentView, ...]) -> list[SegmentView]:
     which none is larger than the others together and all fit one merged segment:
     segments then grow geometrically, and a passage is rewritten about log(n) times,
     not once per write. Else the first segment that lost ``DELETED_SHARE`` of its
-    passages, rewritten alone."""
+    passages, rewritten alone; else the first not indexed, indexed alone."""
+    return to_merge_in_bulk(views) or _first_unindexed(views)
+
+
+def to_merge_in_bulk(views: tuple[SegmentView, ...]) -> list[SegmentView]:
+    """As ``to_merge``, but leaving segments unindexed: a bulk load indexes them as it
+    ends (``to_compact``), once, rather than each as it is sealed."""
     for view in views:
         if view.size and view.size - view.live >= DELETED_SHARE * view.size:
             deleted = [view]
@@ -252,6 +276,10 @@ def to_compact(views: tuple[SegmentView, ...]) -> list[SegmentView]:
     still rewritten only about log2(n) times (a small load into a large index merges
     nothing large)."""
     return _balanced_run(views, 2, len(views)) or to_merge(views)
+
+
+def _first_unindexed(views: tuple[SegmentView, ...]) -> list[SegmentView]:
+    return next(([view] for view in views if not view.segment.indexed), [])
 
 
 def _balanced_run(views: tuple[SegmentView, ...], shortest: int, longest: int) -> list[SegmentView]:

@@ -24,6 +24,7 @@ import pytest
 import qa.embedded
 import qa.index
 import qa.segments
+import qa.vector_store
 from qa.chunking import ChunkSettings
 from qa.database import FORMAT_VERSION, Revision
 from qa.documents import Document, Passage
@@ -151,6 +152,82 @@ def test_a_bulk_load_ends_in_few_full_segments_and_a_small_one_after_merges_noth
         after = index.compact()
         assert [view.segment.name for view in after.views[:5]] == [view.segment.name for view in compacted.views]
         assert [view.live for view in after.views] == [24, 24, 24, 24, 24, 3]
+    finally:
+        index.close()
+
+
+@pytest.fixture
+def small_segments(monkeypatch):
+    """Writes sealed every 30 passages, and indexed (not searched exactly) above 10;
+    the sizes of the IVF indexes built, as they are built."""
+    monkeypatch.setattr(qa.index, "SEGMENT_PASSAGES", 30)
+    monkeypatch.setattr(qa.segments, "EXACT_UP_TO", 10)
+    monkeypatch.setattr(qa.vector_store, "EXACT_UP_TO", 10)
+    built: list[int] = []
+    build = qa.vector_store._build_ivf
+    monkeypatch.setattr(qa.vector_store, "_build_ivf",
+                        lambda sources, dimension: built.append(sum(s.size for s in sources)) or build(sources, dimension))
+    return built
+
+
+def test_a_bulk_load_indexes_the_segments_it_seals_once_as_it_ends(tmp_path, small_segments):
+    rng = np.random.default_rng(8)
+    index = Index.open_for_writing(tmp_path / "index", META, bulk=True)
+    try:
+        for first in range(0, 40, 4):  # ten writes of 12 passages: sealed at 36, 36, 36, then 12
+            index.write([revision(f"doc-{n}", rng, 3) for n in range(first, first + 4)])
+        loaded = index.refresh()
+        assert [(view.size, view.segment.indexed, view.segment.vectors.kind) for view in loaded.views] == \
+            [(36, False, "exact")] * 3 + [(12, False, "exact")]
+        assert small_segments == []
+        assert_same_as_afresh(index, tmp_path)  # searched exactly meanwhile
+        small_segments.clear()  # the index built afresh (one segment, indexed)
+        compacted = index.compact()
+        assert [(view.size, view.segment.indexed) for view in compacted.views] == [(120, True)]
+        assert small_segments == [120]
+        assert_same_as_afresh(index, tmp_path)
+    finally:
+        index.close()
+
+
+def test_segments_a_bulk_load_saved_unindexed_are_indexed_by_the_next_process(tmp_path, small_segments, monkeypatch):
+    monkeypatch.setattr(qa.index, "SAVED_FROM", 0)
+    rng = np.random.default_rng(9)
+    writer = Index.open_for_writing(tmp_path / "index", META, bulk=True)
+    try:
+        writer.write([revision(f"doc-{n}", rng, 3) for n in range(12)])
+        writer.refresh()
+        writer.save()  # killed before it compacted, say
+    finally:
+        writer.close()
+    assert small_segments == []
+    server = Index.open(tmp_path / "index")
+    try:
+        assert [view.segment.indexed for view in server.snapshot().views] == [False]
+        settled = server.settle()
+        assert [(view.size, view.segment.indexed) for view in settled.views] == [(36, True)]
+        assert small_segments == [36]
+        assert_same_as_afresh(server, tmp_path)
+    finally:
+        server.close()
+
+
+def test_a_write_holding_one_id_twice_keeps_the_later_revision(tmp_path):
+    """A write is stored a run of distinct ids at a time: a repeated id starts a new run,
+    so its later revision replaces the earlier one, as if written one by one."""
+    rng = np.random.default_rng(10)
+    index = Index.open_for_writing(tmp_path / "index", META)
+    try:
+        index.write([revision("doc-1", rng), revision("doc-2", rng)])
+        later = revision("doc-1", rng, 3)
+        result = index.write([revision("doc-1", rng), revision("doc-3", rng), later, revision("doc-2", rng)])
+        assert result.replaced == {"doc-1", "doc-2"} and result.documents_added == 1
+        assert [len(rows) for rows in result.added_rows] == [2, 2, 3, 2]
+        stored = index.store.passages(index.refresh().rows)
+        assert sorted(r.passage.text for r in stored.values() if r.passage.doc_id == "doc-1") == \
+            sorted(p.text for p in later.passages)
+        assert index.refresh().documents == 3
+        assert_same_as_afresh(index, tmp_path)
     finally:
         index.close()
 

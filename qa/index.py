@@ -191,14 +191,16 @@ class Index:
         pending.removed.append(result.removed_rows)
         pending.generation, pending.documents = result.generation, pending.documents + result.documents_added
         if len(pending.builder) >= SEGMENT_PASSAGES:
-            self._apply_pending()
+            self._apply_pending(indexed=not self._bulk)
 
-    def _apply_pending(self) -> None:
+    def _apply_pending(self, indexed: bool = True) -> None:
+        """Seal this process's held writes into a segment, ``indexed`` or not (as a bulk
+        load seals them when they fill one: it indexes them in ``compact``)."""
         pending, self._pending = self._pending, None
         if pending is None:
             return
         removed = np.concatenate(pending.removed) if pending.removed else np.zeros(0, np.int64)
-        segment = self._settled(pending.builder.build(indexed=not self._bulk))
+        segment = self._settled(pending.builder.build(indexed=indexed))
         self._swap(self._snapshot.changed(removed, [segment], pending.generation, pending.documents))
 
     def rebuild(self, meta: dict[str, str], batches: Iterable[list[Revision]]) -> Snapshot:
@@ -349,8 +351,10 @@ class Index:
         process's writes first, waiting; the snapshot after. A bulk load ends here:
         segments sealed later are indexed as they are sealed."""
         self.refresh()
-        self._bulk = False
-        return self._merged_until_none(to_compact)
+        try:
+            return self._merged_until_none(to_compact)
+        finally:
+            self._bulk = False
 
     def _merged_until_none(self, due: Policy | None) -> Snapshot:
         while True:

@@ -158,11 +158,11 @@ def test_a_bulk_load_ends_in_few_full_segments_and_a_small_one_after_merges_noth
 
 @pytest.fixture
 def small_segments(monkeypatch):
-    """Writes sealed every 30 passages, and indexed (not searched exactly) above 10;
+    """Writes sealed every 30 passages, and indexed (not searched exactly) above 20;
     the sizes of the IVF indexes built, as they are built."""
     monkeypatch.setattr(qa.index, "SEGMENT_PASSAGES", 30)
-    monkeypatch.setattr(qa.segments, "EXACT_UP_TO", 10)
-    monkeypatch.setattr(qa.vector_store, "EXACT_UP_TO", 10)
+    monkeypatch.setattr(qa.segments, "EXACT_UP_TO", 20)
+    monkeypatch.setattr(qa.vector_store, "EXACT_UP_TO", 20)
     built: list[int] = []
     build = qa.vector_store._build_ivf
     monkeypatch.setattr(qa.vector_store, "_build_ivf",
@@ -174,17 +174,18 @@ def test_a_bulk_load_indexes_the_segments_it_seals_once_as_it_ends(tmp_path, sma
     rng = np.random.default_rng(8)
     index = Index.open_for_writing(tmp_path / "index", META, bulk=True)
     try:
-        for first in range(0, 40, 4):  # ten writes of 12 passages: sealed at 36, 36, 36, then 12
+        for first in range(0, 36, 4):  # 9 writes of 12 passages: sealed at 36, 36 and 36
             index.write([revision(f"doc-{n}", rng, 3) for n in range(first, first + 4)])
         loaded = index.refresh()
         assert [(view.size, view.segment.indexed, view.segment.vectors.kind) for view in loaded.views] == \
-            [(36, False, "exact")] * 3 + [(12, False, "exact")]
+            [(36, False, "exact")] * 3
         assert small_segments == []
         assert_same_as_afresh(index, tmp_path)  # searched exactly meanwhile
         small_segments.clear()  # the index built afresh (one segment, indexed)
+        index.write([revision(f"doc-{n}", rng, 3) for n in range(36, 44)])  # 24 passages, held
         compacted = index.compact()
-        assert [(view.size, view.segment.indexed) for view in compacted.views] == [(120, True)]
-        assert small_segments == [120]
+        assert [(view.size, view.segment.indexed) for view in compacted.views] == [(132, True)]
+        assert small_segments == [24, 132]  # the writes still held, then the merge of all
         assert_same_as_afresh(index, tmp_path)
     finally:
         index.close()

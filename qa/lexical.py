@@ -11,6 +11,7 @@ saved as plain ``.npy`` files (no pickle) and opened memory-mapped.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ LEXICAL = "lexical"
 SPARSE_SHARE = 8
 # Postings weighed at a time when a segment is built (what its temporaries hold).
 BEST_CHUNK = 1 << 22
+# Postings cast to float32 at a time, in place (16 MB).
+CAST_CHUNK = 1 << 22
 # Sets of positions above 1/MASK_SHARE of a segment are joined in a mask over every
 # position rather than sorted; candidates above 1/SLOT_SHARE of a term's postings are
 # found in them through a slot array rather than by binary search (chosen on
@@ -73,6 +76,17 @@ def passage_terms(text: str, title: str, settings: LexicalSettings = LexicalSett
 def _terms_of(header: str) -> tuple[str, ...]:
     """A title's or heading's terms: the same for every passage under it."""
     return tuple(terms(header))
+
+
+def _float32_in_place(values: np.ndarray) -> np.ndarray:
+    """Integer ``values`` of 32 bits as float32 in their own memory, ``CAST_CHUNK`` at a
+    time: ``astype`` would hold both copies of a million passages' postings at once."""
+    if values.dtype.itemsize != 4:
+        return values.astype(np.float32)
+    cast = values.view(np.float32)
+    for first in range(0, len(values), CAST_CHUNK):
+        cast[first : first + CAST_CHUNK] = values[first : first + CAST_CHUNK]  # numpy copies overlapping input
+    return cast
 
 
 def _best_saturation(postings: sparse.csc_matrix, lengths: np.ndarray, average: float,
@@ -142,7 +156,10 @@ class TermCounter:
     def add(self, passages: list[list[str]]) -> None:
         """Count ``passages`` (their terms) in one sort."""
         columns = self.columns
-        ids = np.fromiter((columns.setdefault(w, len(columns)) for words in passages for w in words), dtype=np.int64)
+        every = list(itertools.chain.from_iterable(passages))
+        unseen = [term for term in dict.fromkeys(every) if term not in columns]
+        columns.update(zip(unseen, range(len(columns), len(columns) + len(unseen))))
+        ids = np.fromiter(map(columns.__getitem__, every), dtype=np.int64, count=len(every))
         owner = np.repeat(np.arange(len(passages), dtype=np.int64), [len(words) for words in passages])
         pairs, counts = np.unique(owner * (len(columns) + 1) + ids, return_counts=True)
         rows, indices = np.divmod(pairs, len(columns) + 1)
@@ -186,7 +203,7 @@ class LexicalSegment:
         lengths = np.asarray(counts.sum(axis=1), dtype=np.int64).ravel().astype(np.float32)  # exact below 2**24
         postings = counts.tocsc()
         postings.sort_indices()
-        postings.data = postings.data.astype(np.float32)
+        postings.data = _float32_in_place(postings.data)
         total = float(lengths.sum(dtype=np.float64))
         average = total / len(lengths) if len(lengths) and total else 1.0  # as own_average
         return cls(vocabulary, counts, postings, lengths, _best_saturation(postings, lengths, average, settings),

@@ -13,6 +13,9 @@ import Stemmer
 
 # Runs of two or more word characters (as \b\w\w+\b, a third faster).
 _WORD = re.compile(r"\w{2,}")
+# UTF-8 bytes with every ASCII character but a letter, a digit or "_" made a space:
+# the breaks between words wherever a text is ASCII, found without a pattern.
+_ASCII_BREAKS = bytes(b if b >= 0x80 or chr(b).isalnum() or b == ord("_") else ord(" ") for b in range(256))
 # Lucene's English stopword list (the one bm25s uses by default).
 STOPWORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the "
@@ -34,18 +37,29 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def terms(text: str) -> list[str]:
     """The indexable terms of ``text``, in order, repeats kept."""
-    words = _WORD.findall(text.lower())
+    words = _words(text.lower())
     stemmer = _stemmer()
     known: dict[str, str] = _local.known
     try:
-        return [term for term in map(known.__getitem__, words) if term]
+        return list(filter(None, map(known.__getitem__, words)))
     except KeyError:
         new = [word for word in dict.fromkeys(words) if word not in known]
         if len(known) + len(new) > KNOWN_WORDS:
             known.clear()
             new = list(dict.fromkeys(words))
-        known.update(zip(new, ["" if w in STOPWORDS else stem for w, stem in zip(new, stemmer.stemWords(new))]))
-        return [term for term in map(known.__getitem__, words) if term]
+        known.update(zip(new, ["" if len(w) < 2 or w in STOPWORDS else stem
+                               for w, stem in zip(new, stemmer.stemWords(new))]))
+        return list(filter(None, map(known.__getitem__, words)))
+
+
+def _words(lowered: str) -> list[str]:
+    """The words ``_WORD`` finds in ``lowered``, and single ASCII letters and digits,
+    which are not terms. Split at ASCII's non-word characters first (three times as
+    fast as the pattern); only the pieces holding other characters go through it."""
+    pieces = lowered.encode("utf-8", "surrogatepass").translate(_ASCII_BREAKS).decode("utf-8", "surrogatepass").split()
+    if lowered.isascii():
+        return pieces
+    return [word for piece in pieces for word in ((piece,) if piece.isascii() else _WORD.findall(piece))]
 
 
 def term_positions(text: str) -> list[tuple[int, int, str]]:

@@ -69,8 +69,11 @@ def read_documents(
     """The readable documents under ``paths``, read one file at a time as they are
     asked for; ``on_skip`` hears why each other file was skipped, as it is found."""
     say = on_skip or (lambda message: None)
+    paths = list(paths)
+    total = sum(1 for _ in files_to_read(paths, lambda message: None)) if progress else None
     seen: set[str] = set()
-    for file, doc_id in tqdm(files_to_read(paths, say), desc="ingesting", unit="file", disable=not progress):
+    for file, doc_id in tqdm(files_to_read(paths, say), desc="ingesting", unit="file", total=total,
+                             disable=not progress):
         try:
             document = read_document(file, doc_id)
         except UnreadableFile as error:
@@ -83,17 +86,19 @@ def read_documents(
         yield document
 
 
-def files_to_read(paths: Iterable[Path], say: Callable[[str], None]) -> list[tuple[Path, str]]:
-    """(file, id) of each file under ``paths`` of a readable type, found by name only;
-    ``say`` hears of each path that does not exist and each file of another type."""
+def files_to_read(paths: Iterable[Path], say: Callable[[str], None]) -> Iterator[tuple[Path, str]]:
+    """(file, id) of each file under ``paths`` of a readable type, found by name only,
+    as they are asked for; ``say`` hears of each path that does not exist and each file
+    of another type."""
     paths = list(paths)
     for path in paths:
         if not path.exists():
             say(f"{path}: no such file or folder")
-    found = find_files(p for p in paths if p.exists())
-    for file in found.unsupported:
-        say(f"{file}: unsupported file type {file.suffix or '(none)'}")
-    return found.readable
+    for found in find_files(p for p in paths if p.exists()):
+        if found.supported:
+            yield found.path, found.doc_id
+        else:
+            say(f"{found.path}: unsupported file type {found.path.suffix or '(none)'}")
 
 
 def ingest(
@@ -160,13 +165,13 @@ def store_documents(
     started = time.perf_counter()
     settings = ChunkSettings(**json.loads(engine.meta()["chunking"]))
     report = IngestReport(index=engine.location)
-    seen: set[str] = set()
+    seen: set[str] | None = set() if replace else None  # the ids to keep
     total = len(documents) if isinstance(documents, Sized) else None
     with tqdm(total=total, desc="embedding", unit="doc", disable=not progress) as bar:
         changed = _changed(engine, documents, create, report, seen, bar)
         # Embedding runs a batch or two ahead of the writes, as reading and chunking run ahead of it.
         write_batches(engine, _ahead(_revisions(changed, embedder, settings)), report, create)
-    if replace:
+    if seen is not None:
         engine.write(keep_only=seen)
     report.unchanged.sort()
     return _finished(report, engine.refresh(), started)
@@ -196,17 +201,18 @@ def _joined(batches: Iterable[list[Revision]], passages: int) -> Iterator[list[R
         yield joined
 
 
-def _changed(engine: Engine, documents: Iterable[Document], create: bool, report: IngestReport, seen: set[str],
-             bar: tqdm) -> Iterator[Document]:
+def _changed(engine: Engine, documents: Iterable[Document], create: bool, report: IngestReport,
+             seen: set[str] | None, bar: tqdm) -> Iterator[Document]:
     """The documents that differ from their stored copies, looked up a group at a time;
-    the others are listed in ``report.unchanged``."""
+    the others are listed in ``report.unchanged``. Each id goes into ``seen``, if given."""
     for group in _groups(documents):
         sums = {d.doc_id: checksum(d) for d in group}
         stored = engine.checksums(sums)
         if create and stored:
             raise DocumentExists(next(iter(stored)))
         for document in group:
-            seen.add(document.doc_id)
+            if seen is not None:
+                seen.add(document.doc_id)
             if stored.get(document.doc_id) == sums[document.doc_id]:
                 report.unchanged.append(document.doc_id)
             else:

@@ -57,43 +57,52 @@ class Read:
 
 
 @dataclass(frozen=True)
-class FoundFiles:
-    """What a look under some paths found: files ingest reads, with their document ids,
-    and files of other types (hidden ones, such as ``.git/...``, aside)."""
+class FoundFile:
+    """A file a look under some paths found: one ingest reads (``supported``), with its
+    document id, or one of another type (hidden ones, such as ``.git/...``, aside)."""
 
-    readable: list[tuple[Path, str]]
-    unsupported: list[Path]
+    path: Path
+    doc_id: str
+    supported: bool
 
 
-def find_files(paths: Iterable[Path]) -> FoundFiles:
-    """The files under ``paths``, each folder walked once, in path order.
+def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
+    """The files under ``paths``, in path order, found as they are asked for: memory
+    holds one folder's names at a time, never the whole list.
 
     A file's id is its path from the folder that was named, that folder's own name
     first (``seeds/wagner.md``); a file named directly is known by its file name.
     """
-    readable: list[tuple[Path, str]] = []
-    unsupported: list[Path] = []
     for path in paths:
         if not path.is_dir():
-            readable.append((path, path.name))
+            yield FoundFile(path, path.name, True)
             continue
         name = path.resolve().name
-        for relative in sorted(_files_under(path), key=lambda r: r.split("/")):  # as Path objects sort
+        for relative in _files_under(path):
             if PurePosixPath(relative).suffix.lower() in SUPPORTED_SUFFIXES:
-                readable.append((path / relative, f"{name}/{relative}"))
+                yield FoundFile(path / relative, f"{name}/{relative}", True)
             elif not any(part.startswith(".") for part in PurePosixPath(relative).parts):
-                unsupported.append(path / relative)
-    return FoundFiles(readable, unsupported)
+                yield FoundFile(path / relative, f"{name}/{relative}", False)
 
 
 def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:
-    """The relative paths (with /) of every file under ``folder``, symbolic links followed."""
+    """The relative paths (with /) of every file under ``folder``, in the order Path
+    objects sort (each folder's names sorted, a folder's files where its name sorts),
+    symbolic links followed."""
     with os.scandir(folder) as entries:
+        names, folders = [], set()
         for entry in entries:
             if entry.is_dir():
-                yield from _files_under(Path(entry.path), f"{prefix}{entry.name}/")
-            elif entry.is_file():
-                yield f"{prefix}{entry.name}"
+                folders.add(entry.name)
+            elif not entry.is_file():
+                continue
+            names.append(entry.name)
+    names.sort()
+    for entry_name in names:
+        if entry_name in folders:
+            yield from _files_under(folder / entry_name, f"{prefix}{entry_name}/")
+        else:
+            yield f"{prefix}{entry_name}"
 
 
 def read_document(path: Path, doc_id: str) -> Document:

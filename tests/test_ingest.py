@@ -363,3 +363,23 @@ def test_a_bulk_ingest_ends_in_one_segment_however_many_it_sealed_on_the_way(tmp
         assert searcher.search(SearchRequest.parse("when did the river fall", 1)).results[0].doc_id == "late.txt"
     finally:
         index.close()
+
+
+def test_a_write_of_more_rows_than_one_statement_holds_stores_each(tmp_path, embedder, monkeypatch):
+    import qa.database
+
+    monkeypatch.setattr(qa.database, "ROWS_PER_STATEMENT", 4)
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for n in range(11):
+        (folder / f"note-{n:02}.txt").write_text(f"Note number {n} is about the harbour code zq{n}x.\n\nIt has a second "
+                                                  f"paragraph about the lighthouse keeper of zq{n}x.")
+    ingest([folder], EngineChoice(index=tmp_path / "index"), embedder)
+    index = Index.open(tmp_path / "index")
+    documents = stored(index)
+    assert sorted(documents) == [f"notes/note-{n:02}.txt" for n in range(11)]
+    assert all(f"zq{n}x" in documents[f"notes/note-{n:02}.txt"].text for n in range(11))
+    searcher = Searcher(EmbeddedEngine(index), embedder)
+    for n in range(11):
+        found = searcher.search(SearchRequest.parse(f"zq{n}x", 3, "lexical"))
+        assert found.results[0].doc_id == f"notes/note-{n:02}.txt"

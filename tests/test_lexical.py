@@ -161,3 +161,17 @@ def test_maxscore_ranks_as_scoring_every_passage_does():
             assert found.ids.tolist() == expected.tolist(), question
             np.testing.assert_array_equal(found.scores, every[expected].astype(np.float32))
     assert pruned > 300  # MaxScore did the work for many of them
+
+
+def test_words_are_the_runs_of_two_word_characters_in_any_script():
+    """Terms split ASCII text by a table; the result is what the pattern finds anywhere."""
+    import re
+
+    from qa.tokens import STOPWORDS, _stemmer
+
+    texts = ["Wagner's troops — 2,000 of them — arrived in Mali\u00a0in 2021.", "Café naïve façade, ﬁne Straße",
+             "snake_case and x y z 7 8 9 a1 b_", "Ünïcödé\u2028lines\u3000東京 tower’s", "tab\tnew\nline--dash"]
+    stemmer = _stemmer()
+    for text in texts:
+        words = [w for w in re.findall(r"\w{2,}", text.lower()) if w not in STOPWORDS]
+        assert terms(text) == stemmer.stemWords(words), text

@@ -42,6 +42,10 @@ TARGET_RECALL = 0.97
 # moves a score by about 3e-5, and copies of one passage tie.
 TIED_WITHIN = 1e-4
 CALIBRATION_QUERIES = 200
+# Calibration looks this deep for each question's 10 nearest distinct scores: a question
+# drawn near a passage stored many times over finds its copies at once (one list), and
+# only the neighbours past them tell how many lists a new question needs.
+CALIBRATION_DEPTH = 80
 NEAREST_ROWS = 1 << 16
 TRAINING_PER_LIST = 39  # FAISS's own minimum for k-means
 # An IVF index that must search more than this share of its lists to reach the target
@@ -258,9 +262,9 @@ def _sample_questions(sample: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 
 class _Nearest:
-    """The scores of the exact 10 nearest stored vectors of each query, gathered part
-    by part: a matrix product ``NEAREST_ROWS`` rows at a time (faiss.knn, which loops
-    instead for so few queries, took ten times as long)."""
+    """The scores of the exact ``CALIBRATION_DEPTH`` nearest stored vectors of each
+    query, best first, gathered part by part: a matrix product ``NEAREST_ROWS`` rows at
+    a time (faiss.knn, which loops instead for so few queries, took ten times as long)."""
 
     def __init__(self, queries: np.ndarray) -> None:
         self.queries = queries
@@ -269,26 +273,42 @@ class _Nearest:
     def add(self, part: np.ndarray) -> None:
         for first in range(0, len(part), NEAREST_ROWS):
             scores = self.queries @ part[first : first + NEAREST_ROWS].T
-            if scores.shape[1] > 10:
-                scores = np.partition(scores, -10, axis=1)[:, -10:]
-            self.scores = -np.sort(-np.hstack([self.scores, scores]), axis=1)[:, :10]
+            if scores.shape[1] > CALIBRATION_DEPTH:
+                scores = np.partition(scores, -CALIBRATION_DEPTH, axis=1)[:, -CALIBRATION_DEPTH:]
+            self.scores = -np.sort(-np.hstack([self.scores, scores]), axis=1)[:, :CALIBRATION_DEPTH]
 
 
 def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -> int:
     """The smallest nprobe (doubling) whose recall@10 reaches ``TARGET_RECALL``: the share
-    of the 10 found that score as high as the 10th exact neighbour (``truth``, each
-    query's 10 best scores), within ``TIED_WITHIN``. Scores, not ids: among passages
-    stored twice (boilerplate, copies), either copy is as near as the other."""
-    tenth = truth[:, -1:] - TIED_WITHIN
+    of each query's 10 nearest distinct scores (``truth``: its best scores, best first)
+    that the search finds, within ``TIED_WITHIN``. Scores, not ids, and copies counted
+    once: among passages stored many times (boilerplate, copies) any copy is as near as
+    another, and finding one says nothing of the neighbours past them."""
+    ranks = _distinct_rank(truth)
+    wanted = np.minimum(10, (ranks < _COPY).sum(axis=1))  # fewer where the depth held fewer distinct
+    tenth = np.where(ranks <= wanted[:, None], truth, np.inf).min(axis=1, keepdims=True)
     nprobe = 1
     while nprobe < index.nlist:
         index.nprobe = nprobe
-        found, _ = index.search(queries, 10)
-        if np.mean(np.minimum((found >= tenth).sum(axis=1), 10) / 10) >= TARGET_RECALL:
+        found, _ = index.search(queries, truth.shape[1])
+        hits = (_distinct_rank(found) <= 10) & (found >= tenth - TIED_WITHIN)
+        if np.mean(np.minimum(hits.sum(axis=1), wanted) / wanted) >= TARGET_RECALL:
             return nprobe
         nprobe *= 2
     index.nprobe = index.nlist
     return index.nlist
+
+
+def _distinct_rank(scores: np.ndarray) -> np.ndarray:
+    """For rows of scores (best first), each score's rank among the row's distinct ones
+    (scores within ``TIED_WITHIN`` of the one before are the same), from 1; copies of a
+    rank after the first of them rank past every other (never counted twice)."""
+    first = np.ones(scores.shape, bool)
+    first[:, 1:] = scores[:, :-1] - scores[:, 1:] > TIED_WITHIN
+    return np.where(first, np.cumsum(first, axis=1), _COPY)
+
+
+_COPY = np.iinfo(np.int64).max  # the rank ``_distinct_rank`` gives a copy
 
 
 def _float32(vectors: np.ndarray) -> np.ndarray:

@@ -280,35 +280,36 @@ class _Nearest:
 
 def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -> int:
     """The smallest nprobe (doubling) whose recall@10 reaches ``TARGET_RECALL``: the share
-    of each query's 10 nearest distinct scores (``truth``: its best scores, best first)
-    that the search finds, within ``TIED_WITHIN``. Scores, not ids, and copies counted
-    once: among passages stored many times (boilerplate, copies) any copy is as near as
-    another, and finding one says nothing of the neighbours past them."""
-    ranks = _distinct_rank(truth)
-    wanted = np.minimum(10, (ranks < _COPY).sum(axis=1))  # fewer where the depth held fewer distinct
-    tenth = np.where(ranks <= wanted[:, None], truth, np.inf).min(axis=1, keepdims=True)
+    of each query's 10 nearest distinct scores (``truth``: its best scores, best first;
+    scores within ``TIED_WITHIN`` of the one before are one) that some found neighbour
+    scores within ``TIED_WITHIN``. Scores, not ids, and copies counted once: among
+    passages stored many times (boilerplate, copies) any copy is as near as another,
+    and finding one says nothing of the neighbours past them."""
+    nearest = _nearest_distinct(truth)
+    wanted = np.isfinite(nearest).sum(axis=1)
     nprobe = 1
     while nprobe < index.nlist:
         index.nprobe = nprobe
         found, _ = index.search(queries, truth.shape[1])
-        hits = (_distinct_rank(found) <= 10) & (found >= tenth - TIED_WITHIN)
-        if np.mean(np.minimum(hits.sum(axis=1), wanted) / wanted) >= TARGET_RECALL:
+        hits = (np.abs(found[:, None, :] - nearest[:, :, None]) <= TIED_WITHIN).any(axis=2).sum(axis=1)
+        if np.mean(hits / wanted) >= TARGET_RECALL:
             return nprobe
         nprobe *= 2
     index.nprobe = index.nlist
     return index.nlist
 
 
-def _distinct_rank(scores: np.ndarray) -> np.ndarray:
-    """For rows of scores (best first), each score's rank among the row's distinct ones
-    (scores within ``TIED_WITHIN`` of the one before are the same), from 1; copies of a
-    rank after the first of them rank past every other (never counted twice)."""
+def _nearest_distinct(scores: np.ndarray, k: int = 10) -> np.ndarray:
+    """Each row's ``k`` best distinct scores (rows best first; a score within
+    ``TIED_WITHIN`` of the one before is the same), padded with NaN where it holds fewer."""
     first = np.ones(scores.shape, bool)
     first[:, 1:] = scores[:, :-1] - scores[:, 1:] > TIED_WITHIN
-    return np.where(first, np.cumsum(first, axis=1), _COPY)
-
-
-_COPY = np.iinfo(np.int64).max  # the rank ``_distinct_rank`` gives a copy
+    first &= np.isfinite(scores)
+    out = np.full((len(scores), k), np.nan, np.float32)
+    for row, (values, keep) in enumerate(zip(scores, first)):
+        chosen = values[keep][:k]
+        out[row, : len(chosen)] = chosen
+    return out
 
 
 def _float32(vectors: np.ndarray) -> np.ndarray:

@@ -7,9 +7,9 @@ of the segment that holds it (FAISS labels are positions).
 - Above: an inverted-file index (about ``LISTS_PER_ROOT``·√n lists) holding each
   vector in half precision: half the bytes a search reads, scores within 1e-4 of
   exact ones. Its ``nprobe`` (lists searched per question) is the smallest that finds
-  ``TARGET_RECALL`` of the 10 exact neighbours of sample questions, measured on the
-  data itself when it is built. Data without clusters to exploit (needing over
-  ``MAX_PROBED_SHARE`` of the lists) stays exact.
+  ``TARGET_RECALL`` of the exact neighbours of sample questions (down to the 10th
+  distinct one), measured on the data itself when it is built. Data without clusters
+  to exploit (needing over ``MAX_PROBED_SHARE`` of the lists) stays exact.
 
 Saved indexes are opened with mmap, so the vectors stay in the page cache, shared by
 every process serving the same files, instead of each process's own memory.
@@ -41,6 +41,8 @@ TARGET_RECALL = 0.97
 # Neighbours scoring within this of the 10th exact one count as found: half precision
 # moves a score by about 3e-5, and copies of one passage tie.
 TIED_WITHIN = 1e-4
+# Stored copies of one vector score within this of each other (float32 rounding).
+COPY_WITHIN = 1e-6
 CALIBRATION_QUERIES = 200
 # Calibration looks this deep for each question's 10 nearest distinct scores: a question
 # drawn near a passage stored many times over finds its copies at once (one list), and
@@ -279,19 +281,19 @@ class _Nearest:
 
 
 def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -> int:
-    """The smallest nprobe (doubling) whose recall@10 reaches ``TARGET_RECALL``: the share
-    of each query's 10 nearest distinct scores (``truth``: its best scores, best first;
-    scores within ``TIED_WITHIN`` of the one before are one) that some found neighbour
-    scores within ``TIED_WITHIN``. Scores, not ids, and copies counted once: among
-    passages stored many times (boilerplate, copies) any copy is as near as another,
-    and finding one says nothing of the neighbours past them."""
-    nearest = _nearest_distinct(truth)
-    wanted = np.isfinite(nearest).sum(axis=1)
+    """The smallest nprobe (doubling) whose recall reaches ``TARGET_RECALL``: the share
+    of each query's exact neighbours down to its 10th distinct vector (``truth``: its best
+    scores, best first) that the search finds, counting found scores within ``TIED_WITHIN``
+    of the last of them. Scores, not ids: any copy of a passage is as near as another.
+    Copies counted at their 10th distinct vector: a question near a passage stored many
+    times finds its copies in one list, and only the neighbours past them tell how many
+    lists a new question needs."""
+    last, wanted = _down_to_tenth_distinct(truth)
     nprobe = 1
     while nprobe < index.nlist:
         index.nprobe = nprobe
         found, _ = index.search(queries, truth.shape[1])
-        hits = (np.abs(found[:, None, :] - nearest[:, :, None]) <= TIED_WITHIN).any(axis=2).sum(axis=1)
+        hits = np.minimum((found >= last[:, None] - TIED_WITHIN).sum(axis=1), wanted)
         if np.mean(hits / wanted) >= TARGET_RECALL:
             return nprobe
         nprobe *= 2
@@ -299,17 +301,14 @@ def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.nda
     return index.nlist
 
 
-def _nearest_distinct(scores: np.ndarray, k: int = 10) -> np.ndarray:
-    """Each row's ``k`` best distinct scores (rows best first; a score within
-    ``TIED_WITHIN`` of the one before is the same), padded with NaN where it holds fewer."""
-    first = np.ones(scores.shape, bool)
-    first[:, 1:] = scores[:, :-1] - scores[:, 1:] > TIED_WITHIN
-    first &= np.isfinite(scores)
-    out = np.full((len(scores), k), np.nan, np.float32)
-    for row, (values, keep) in enumerate(zip(scores, first)):
-        chosen = values[keep][:k]
-        out[row, : len(chosen)] = chosen
-    return out
+def _down_to_tenth_distinct(scores: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """How many of each row's scores (best first) reach its ``k``-th distinct vector,
+    copies included (a score within ``COPY_WITHIN`` of the one before is a copy; all of
+    the row where it holds fewer), and the last of them."""
+    distinct = np.ones(scores.shape, bool)
+    distinct[:, 1:] = scores[:, :-1] - scores[:, 1:] > COPY_WITHIN
+    wanted = ((distinct.cumsum(axis=1) <= k) & np.isfinite(scores)).sum(axis=1)
+    return scores[np.arange(len(scores)), wanted - 1], wanted
 
 
 def _float32(vectors: np.ndarray) -> np.ndarray:

@@ -38,8 +38,8 @@ EXACT_UP_TO = 20_000
 # which is most of a search at a million passages (python -m bench.segments).
 LISTS_PER_ROOT = 4
 TARGET_RECALL = 0.97
-# Neighbours scoring within this of the 10th exact one count as found: half precision
-# moves a score by about 3e-5, and copies of one passage tie.
+# Neighbours scoring within this of the last exact one wanted count as found: half
+# precision moves a score by about 3e-5.
 TIED_WITHIN = 1e-4
 # Stored copies of one vector score within this of each other (float32 rounding).
 COPY_WITHIN = 1e-6
@@ -302,9 +302,9 @@ def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.nda
 
 
 def _down_to_tenth_distinct(scores: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """How many of each row's scores (best first) reach its ``k``-th distinct vector,
-    copies included (a score within ``COPY_WITHIN`` of the one before is a copy; all of
-    the row where it holds fewer), and the last of them."""
+    """Each row's score of its ``k``-th distinct vector (rows best first; a score within
+    ``COPY_WITHIN`` of the one before is a copy; the row's last where it holds fewer),
+    and how many of the row's scores reach it, copies included."""
     distinct = np.ones(scores.shape, bool)
     distinct[:, 1:] = scores[:, :-1] - scores[:, 1:] > COPY_WITHIN
     wanted = ((distinct.cumsum(axis=1) <= k) & np.isfinite(scores)).sum(axis=1)

@@ -222,9 +222,10 @@ class VectorStore:
 def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFScalarQuantizer:
     """An IVF index of half-precision vectors from ``sources``, its nprobe calibrated.
 
-    Two passes read each source in turn: the first draws the training sample and the
-    calibration questions, the second finds the questions' exact neighbours and adds
-    the vectors."""
+    Three passes read each source in turn: the first draws the training sample and the
+    calibration questions; the second finds the questions' exact neighbours and each
+    vector's list, so that every list is allocated once at its final size (lists grown
+    as vectors come hold up to twice their codes); the third adds the vectors."""
     offsets = np.cumsum([0] + [source.size for source in sources])
     n = int(offsets[-1])
     lists = max(1, int(LISTS_PER_ROOT * np.sqrt(n)))
@@ -245,14 +246,31 @@ def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFSca
         del training
         queries = _sample_questions(np.vstack(asked), rng)
         truth = _Nearest(queries)
-        for source, first in zip(sources, offsets):
+        assigned = []
+        for source in sources:
             part = _float32(source.read())
             truth.add(part)
-            index.add_with_ids(part, np.arange(first, first + len(part), dtype=np.int64))
+            assigned.append(index.quantizer.assign(part, 1).ravel())
+            del part
+        _reserve(index, np.bincount(np.concatenate(assigned), minlength=lists))
+        for source, first, lists_of in zip(sources, offsets, assigned):
+            part = _float32(source.read())
+            ids = np.arange(first, first + len(part), dtype=np.int64)
+            index.add_core(len(part), faiss.swig_ptr(part), faiss.swig_ptr(ids), faiss.swig_ptr(lists_of))
             del part
         index.nprobe = _calibrated_nprobe(index, queries, truth.scores)
     log.info("built an IVF index of %d vectors in %d lists, searching %d per question", n, lists, index.nprobe)
     return index
+
+
+def _reserve(index: faiss.IndexIVF, sizes: np.ndarray) -> None:
+    """Allocate each inverted list for exactly ``sizes[list]`` vectors, left empty:
+    adding that many then allocates nothing more."""
+    invlists: Any = index.invlists  # never None on an IVF index
+    for number, size in enumerate(sizes.tolist()):
+        if size:
+            invlists.resize(number, size)
+            invlists.resize(number, 0)  # a std::vector keeps its capacity as it shrinks
 
 
 def _sample_questions(sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -10,9 +10,11 @@ saved as plain ``.npy`` files (no pickle) and opened memory-mapped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +34,9 @@ LEXICAL = "lexical"
 SPARSE_SHARE = 8
 # Postings weighed at a time when a segment is built (what its temporaries hold).
 BEST_CHUNK = 1 << 22
+# Postings a merge joins at a time, passage by passage and then term by term (save_joined):
+# its temporaries hold about 100 MB.
+JOIN_POSTINGS = 1 << 22
 # Postings cast to float32 at a time, in place (16 MB).
 CAST_CHUNK = 1 << 22
 # Sets of positions above 1/MASK_SHARE of a segment are joined in a mask over every
@@ -214,29 +219,6 @@ class LexicalSegment:
         counter = TermCounter()
         counter.add(passages)
         return counter.segment(settings)
-
-    @classmethod
-    def joined(cls, parts: list[tuple[LexicalSegment, np.ndarray]], settings: LexicalSettings) -> LexicalSegment:
-        """One segment of the given positions of each segment, in order (a merge),
-        copied part by part into the joined arrays."""
-        columns: dict[str, int] = {}
-        remaps = [np.array([columns.setdefault(t, len(columns)) for t in segment.vocabulary], np.int32)
-                  for segment, _ in parts]
-        held = [np.diff(segment.counts.indptr)[positions] for segment, positions in parts]  # terms per passage
-        indptr = np.concatenate([[0], np.cumsum(np.concatenate(held) if held else [], dtype=np.int64)])
-        data, indices = np.empty(indptr[-1], np.int32), np.empty(indptr[-1], np.int32)
-        rows = 0
-        for (segment, positions), remap in zip(parts, remaps):
-            kept = segment.counts[positions]
-            span = slice(indptr[rows], indptr[rows + len(positions)])
-            data[span], indices[span] = kept.data, remap[kept.indices] if len(remap) else kept.indices
-            rows += len(positions)
-            del kept
-            release_pages(segment.counts.data)  # read once: a merge need not keep them
-            release_pages(segment.counts.indices)
-        counts = sparse.csr_matrix((data, indices, indptr), shape=(rows, len(columns)))
-        counts.sort_indices()
-        return cls.of_counts(list(columns), counts, settings)
 
     @classmethod
     def load(cls, directory: Path, settings: LexicalSettings) -> LexicalSegment:
@@ -433,3 +415,125 @@ def _counting(n: int) -> np.ndarray:
     if len(_count) < n:
         _count = np.arange(max(n, 2 * len(_count)), dtype=np.int32)
     return _count[:n]
+
+
+def save_joined(parts: list[tuple[LexicalSegment, np.ndarray]], settings: LexicalSettings, directory: Path) -> None:
+    """Write into ``directory``, as ``LexicalSegment.save`` does, one segment of the
+    given positions of each segment, in order (a merge).
+
+    The joined counts go to their files ``JOIN_POSTINGS`` at a time; the postings by
+    term are then gathered from those files one band of terms at a time, so a merge
+    holds about that many postings at once rather than every one twice over."""
+    columns: dict[str, int] = {}
+    remaps = [np.array([columns.setdefault(t, len(columns)) for t in segment.vocabulary], np.int32)
+              for segment, _ in parts]
+    held = np.concatenate([np.diff(segment.counts.indptr)[positions] for segment, positions in parts] or [[]])
+    indptr = np.concatenate([[0], np.cumsum(held, dtype=np.int64)])
+    rows, width, postings = len(held), len(columns), int(indptr[-1])
+    kind = np.int32 if max(rows, width, postings) < 2**31 else np.int64  # as scipy keeps them
+    lengths, frequency = np.empty(rows, np.float32), np.zeros(width, np.int64)
+    with _npy_in_parts(directory, "counts", np.int32, postings) as write_counts, \
+            _npy_in_parts(directory, "indices", np.int32, postings) as write_indices:
+        row = 0
+        for (segment, positions), remap in zip(parts, remaps):
+            for kept in _rows_remapped(segment.counts, positions, remap):
+                write_counts(kept.data)
+                write_indices(kept.indices)
+                lengths[row : row + kept.shape[0]] = np.asarray(kept.sum(axis=1), np.int64).ravel()
+                frequency += np.bincount(kept.indices, minlength=width)
+                row += kept.shape[0]
+            release_pages(segment.counts.data)  # read once: a merge need not keep them
+            release_pages(segment.counts.indices)
+    for name, values in {"shape": np.array([rows, width]), "indptr": indptr.astype(kind),
+                         "lengths": lengths}.items():
+        np.save(directory / f"{LEXICAL}-{name}.npy", values, allow_pickle=False)
+    total = float(lengths.sum(dtype=np.float64))
+    average = total / rows if rows and total else 1.0  # as LexicalSegment.own_average
+    by_term = np.concatenate([[0], np.cumsum(frequency)]).astype(kind)
+    best = _save_by_term(directory, by_term, lengths, average, settings)
+    for name, values in {"columns": by_term, "best": best}.items():
+        np.save(directory / f"{LEXICAL}-{name}.npy", values, allow_pickle=False)
+    (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(columns), encoding="utf-8")
+
+
+def _rows_remapped(counts: sparse.csr_matrix, positions: np.ndarray, remap: np.ndarray) -> Iterator[sparse.csr_matrix]:
+    """The rows ``positions`` of ``counts``, their columns renumbered by ``remap`` and
+    sorted, about ``JOIN_POSTINGS`` at a time."""
+    ends = np.cumsum(np.diff(counts.indptr)[positions], dtype=np.int64)  # postings through each row
+    first = 0
+    while first < len(positions):
+        before = int(ends[first - 1]) if first else 0
+        last = max(first + 1, int(np.searchsorted(ends, before + JOIN_POSTINGS, side="right")))
+        kept = counts[positions[first:last]]
+        if len(remap):
+            kept.indices = remap[kept.indices]
+            kept.has_sorted_indices = False
+            kept.sort_indices()
+        yield kept
+        first = last
+
+
+def _save_by_term(directory: Path, by_term: np.ndarray, lengths: np.ndarray, average: float,
+                  settings: LexicalSettings) -> np.ndarray:
+    """Write the postings by term (tf as float32, and rows) from the saved counts, a
+    band of whole terms of about ``JOIN_POSTINGS`` postings at a time, each band
+    gathered in one scan of the counts; returns each term's best saturation."""
+    def saved(name: str) -> np.ndarray:
+        return np.asarray(np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False))
+
+    data, indices, indptr = saved("counts"), saved("indices"), saved("indptr")
+    width, postings = len(by_term) - 1, int(by_term[-1])
+    best = np.zeros(width, np.float32)
+    with _npy_in_parts(directory, "tf", np.float32, postings) as write_tf, \
+            _npy_in_parts(directory, "rows", by_term.dtype, postings) as write_rows:
+        first = 0
+        while first < width:
+            last = max(first + 1, int(np.searchsorted(by_term, by_term[first] + JOIN_POSTINGS, side="right")) - 1)
+            last = min(last, width)
+            band = _band(data, indices, indptr, first, last, by_term)
+            write_tf(band.data)
+            write_rows(band.indices)
+            best[first:last] = _best_saturation(band, lengths, average, settings)
+            first = last
+    return best
+
+
+def _band(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, first: int, last: int,
+          by_term: np.ndarray) -> sparse.csc_matrix:
+    """Terms ``first..last-1`` of the counts (CSR ``data``, ``indices``, ``indptr``) by
+    term, rows ascending, tf as float32: one scan of the counts, ``JOIN_POSTINGS`` at a time."""
+    found_rows, found_terms, found_tf = [np.zeros(0, by_term.dtype)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    for lo in range(0, len(data), JOIN_POSTINGS):
+        terms_here = indices[lo : lo + JOIN_POSTINGS]
+        hit = np.flatnonzero((terms_here >= first) & (terms_here < last))
+        found_rows.append((np.searchsorted(indptr, lo + hit, side="right") - 1).astype(by_term.dtype))
+        found_terms.append(terms_here[hit])
+        found_tf.append(data[lo : lo + JOIN_POSTINGS][hit])
+        release_pages(data)  # each band reads every count once: the map need not keep them
+        release_pages(indices)
+    terms_found = np.concatenate(found_terms)
+    order = np.argsort(terms_found, kind="stable")  # rows stay ascending within a term
+    span = (by_term[first : last + 1] - by_term[first]).astype(by_term.dtype)
+    return sparse.csc_matrix((np.concatenate(found_tf)[order].astype(np.float32), np.concatenate(found_rows)[order],
+                              span), shape=(len(indptr) - 1, last - first))
+
+
+@contextlib.contextmanager
+def _npy_in_parts(directory: Path, name: str, dtype: type | np.dtype,
+                  size: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """A function writing consecutive parts of the one-dimensional ``.npy`` file of
+    ``size`` values of ``dtype`` that the segment's ``name`` array is saved as; refused
+    on closing unless exactly ``size`` values came."""
+    path, dtype, written = directory / f"{LEXICAL}-{name}.npy", np.dtype(dtype), 0
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, {
+            "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (size,)})
+
+        def write(values: np.ndarray) -> None:
+            nonlocal written
+            np.ascontiguousarray(values, dtype).tofile(file)
+            written += len(values)
+
+        yield write
+    if written != size:
+        raise ValueError(f"{path}: {written} values written of {size}")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.lexical import LexicalSegment, LexicalSettings, TermCounter
+from qa.lexical import LexicalSegment, LexicalSettings, TermCounter, save_joined
 from qa.vector_store import EXACT_UP_TO, Selection, VectorSource, VectorStore
 
 SEGMENT = "segment.json"
@@ -235,7 +235,7 @@ def merged(views: list[SegmentView], settings: LexicalSettings, folder: Path) ->
         return SegmentBuilder(dimension, settings).build()
     name = uuid.uuid4().hex
     with _staged(folder, name) as staging:
-        LexicalSegment.joined([(view.segment.lexical, live) for view, live in parts], settings).save(staging)
+        save_joined([(view.segment.lexical, live) for view, live in parts], settings, staging)
         VectorStore.build([source for view, live in parts for source in view.segment.vector_sources(live)],
                           dimension).save(staging / VECTORS)
         _save_rows(staging, rows)

@@ -2,7 +2,8 @@ import math
 
 import numpy as np
 
-from qa.lexical import LexicalSegment, LexicalSettings
+import qa.lexical
+from qa.lexical import LexicalSegment, LexicalSettings, save_joined
 from qa.segments import Segment, SegmentView
 from qa.snapshot import Snapshot
 from qa.tokens import terms
@@ -121,6 +122,29 @@ def test_segments_with_deletions_score_as_one_index_built_afresh(tmp_path):
     for question in ["Wagner coup 2025", "Mali"]:
         np.testing.assert_array_equal(reopened.lexical(terms(question), 10).ids,
                                       segmented.lexical(terms(question), 10).ids)
+
+
+def test_a_merge_joins_the_kept_passages_as_a_segment_built_of_them_alone(tmp_path, monkeypatch):
+    """A merge writes the joined counts and postings part by part, a few at a time
+    here: the saved segment holds each kept passage's terms, each term's postings and
+    best saturation as a segment built afresh of those passages does."""
+    monkeypatch.setattr(qa.lexical, "JOIN_POSTINGS", 5)  # many parts and bands, terms split over them
+    rng = np.random.default_rng(4)
+    words = [f"w{n}" for n in range(30)]
+    segments = [[list(rng.choice(words, rng.integers(1, 9))) for _ in range(size)] for size in (12, 1, 20)]
+    kept = [np.array([0, 2, 3, 7, 11]), np.array([], np.int64), np.arange(20)[rng.random(20) < 0.6]]
+    save_joined([(LexicalSegment.build(passages), positions) for passages, positions in zip(segments, kept)],
+                LexicalSettings(), tmp_path)
+    joined = LexicalSegment.load(tmp_path, LexicalSettings())
+    afresh = LexicalSegment.build([segment[p] for segment, positions in zip(segments, kept) for p in positions])
+    np.testing.assert_array_equal(joined.lengths, afresh.lengths)
+    for term, column in afresh.columns.items():
+        at = joined.columns[term]
+        assert joined.counts[:, at].toarray().tolist() == afresh.counts[:, column].toarray().tolist(), term
+        np.testing.assert_array_equal(joined._span(at)[0], afresh._span(column)[0])
+        np.testing.assert_array_equal(joined._span(at)[1], afresh._span(column)[1])
+        assert joined._best[at] == afresh._best[column], term
+    assert all(joined.frequency[joined.columns[t]] == 0 for t in set(joined.columns) - set(afresh.columns))
 
 
 def test_passages_that_score_alike_come_in_the_order_they_were_added():

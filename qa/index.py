@@ -191,16 +191,16 @@ class Index:
         pending.removed.append(result.removed_rows)
         pending.generation, pending.documents = result.generation, pending.documents + result.documents_added
         if len(pending.builder) >= SEGMENT_PASSAGES:
-            self._apply_pending(indexed=not self._bulk)
+            self._apply_pending()
 
-    def _apply_pending(self, indexed: bool = True) -> None:
-        """Seal this process's held writes into a segment, ``indexed`` or not (as a bulk
-        load seals them when they fill one: it indexes them in ``compact``)."""
+    def _apply_pending(self) -> None:
+        """Seal this process's held writes into a segment, indexed unless a bulk load
+        is running: it indexes the segments it sealed once, in ``compact``."""
         pending, self._pending = self._pending, None
         if pending is None:
             return
         removed = np.concatenate(pending.removed) if pending.removed else np.zeros(0, np.int64)
-        segment = self._settled(pending.builder.build(indexed=indexed))
+        segment = self._settled(pending.builder.build(indexed=not self._bulk))
         self._swap(self._snapshot.changed(removed, [segment], pending.generation, pending.documents))
 
     def rebuild(self, meta: dict[str, str], batches: Iterable[list[Revision]]) -> Snapshot:

@@ -102,10 +102,7 @@ def _best_saturation(postings: sparse.csc_matrix, lengths: np.ndarray, average: 
     width = len(indptr) - 1
     best = np.zeros(width, np.float32)
     k1, b = settings.k1, settings.b
-    first = 0
-    while first < width:
-        last = max(first + 1, int(np.searchsorted(indptr, indptr[first] + BEST_CHUNK, side="right")) - 1)
-        last = min(last, width)
+    for first, last in _column_runs(indptr, BEST_CHUNK):
         lo, hi = indptr[first], indptr[last]
         tf = postings.data[lo:hi]
         norm = np.float32(k1 * (1 - b)) + np.float32(k1 * b / average) * lengths[postings.indices[lo:hi]]
@@ -114,8 +111,17 @@ def _best_saturation(postings: sparse.csc_matrix, lengths: np.ndarray, average: 
         nonempty = ends > starts
         if nonempty.any():
             best[first:last][nonempty] = np.maximum.reduceat(saturation, starts[nonempty])
-        first = last
     return best
+
+
+def _column_runs(indptr: np.ndarray, postings: int) -> Iterator[tuple[int, int]]:
+    """Runs ``first..last-1`` of whole columns, in order, each of at most ``postings``
+    postings (or of one column holding more)."""
+    width, first = len(indptr) - 1, 0
+    while first < width:
+        last = min(width, max(first + 1, int(np.searchsorted(indptr, indptr[first] + postings, side="right")) - 1))
+        yield first, last
+        first = last
 
 
 def idf(frequency: np.ndarray | int, passages: int) -> np.ndarray:
@@ -224,10 +230,7 @@ class LexicalSegment:
     def load(cls, directory: Path, settings: LexicalSettings) -> LexicalSegment:
         """Open what ``save`` wrote in ``directory``, its arrays memory-mapped: processes
         serving the same files share their pages."""
-        def array(name: str) -> np.ndarray:
-            # a plain view of the map: numpy's memmap class costs a Python call per slice
-            return np.asarray(np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False))
-
+        array = functools.partial(_mapped, directory)
         vocabulary = (directory / f"{LEXICAL}-vocabulary.txt").read_text(encoding="utf-8").split("\n")
         vocabulary = vocabulary if vocabulary != [""] else []
         rows, width = (int(n) for n in array("shape"))
@@ -246,7 +249,7 @@ class LexicalSegment:
             "indptr": self.counts.indptr, "tf": self._postings.data, "rows": self._postings.indices,
             "columns": self._postings.indptr, "lengths": self.lengths, "best": self._best,
         }.items():
-            np.save(directory / f"{LEXICAL}-{name}.npy", np.asarray(values), allow_pickle=False)
+            _save_array(directory, name, values)
 
     def __len__(self) -> int:
         return self.counts.shape[0]
@@ -446,13 +449,13 @@ def save_joined(parts: list[tuple[LexicalSegment, np.ndarray]], settings: Lexica
             release_pages(segment.counts.indices)
     for name, values in {"shape": np.array([rows, width]), "indptr": indptr.astype(kind),
                          "lengths": lengths}.items():
-        np.save(directory / f"{LEXICAL}-{name}.npy", values, allow_pickle=False)
+        _save_array(directory, name, values)
     total = float(lengths.sum(dtype=np.float64))
     average = total / rows if rows and total else 1.0  # as LexicalSegment.own_average
     by_term = np.concatenate([[0], np.cumsum(frequency)]).astype(kind)
     best = _save_by_term(directory, by_term, lengths, average, settings)
     for name, values in {"columns": by_term, "best": best}.items():
-        np.save(directory / f"{LEXICAL}-{name}.npy", values, allow_pickle=False)
+        _save_array(directory, name, values)
     (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(columns), encoding="utf-8")
 
 
@@ -478,23 +481,16 @@ def _save_by_term(directory: Path, by_term: np.ndarray, lengths: np.ndarray, ave
     """Write the postings by term (tf as float32, and rows) from the saved counts, a
     band of whole terms of about ``JOIN_POSTINGS`` postings at a time, each band
     gathered in one scan of the counts; returns each term's best saturation."""
-    def saved(name: str) -> np.ndarray:
-        return np.asarray(np.load(directory / f"{LEXICAL}-{name}.npy", mmap_mode="r", allow_pickle=False))
-
-    data, indices, indptr = saved("counts"), saved("indices"), saved("indptr")
-    width, postings = len(by_term) - 1, int(by_term[-1])
-    best = np.zeros(width, np.float32)
+    data, indices, indptr = (_mapped(directory, name) for name in ("counts", "indices", "indptr"))
+    best = np.zeros(len(by_term) - 1, np.float32)
+    postings = int(by_term[-1])
     with _npy_in_parts(directory, "tf", np.float32, postings) as write_tf, \
             _npy_in_parts(directory, "rows", by_term.dtype, postings) as write_rows:
-        first = 0
-        while first < width:
-            last = max(first + 1, int(np.searchsorted(by_term, by_term[first] + JOIN_POSTINGS, side="right")) - 1)
-            last = min(last, width)
+        for first, last in _column_runs(by_term, JOIN_POSTINGS):
             band = _band(data, indices, indptr, first, last, by_term)
             write_tf(band.data)
             write_rows(band.indices)
             best[first:last] = _best_saturation(band, lengths, average, settings)
-            first = last
     return best
 
 
@@ -524,7 +520,7 @@ def _npy_in_parts(directory: Path, name: str, dtype: type | np.dtype,
     """A function writing consecutive parts of the one-dimensional ``.npy`` file of
     ``size`` values of ``dtype`` that the segment's ``name`` array is saved as; refused
     on closing unless exactly ``size`` values came."""
-    path, dtype, written = directory / f"{LEXICAL}-{name}.npy", np.dtype(dtype), 0
+    path, dtype, written = _array_path(directory, name), np.dtype(dtype), 0
     with open(path, "wb") as file:
         np.lib.format.write_array_header_1_0(file, {
             "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (size,)})
@@ -537,3 +533,18 @@ def _npy_in_parts(directory: Path, name: str, dtype: type | np.dtype,
         yield write
     if written != size:
         raise ValueError(f"{path}: {written} values written of {size}")
+
+
+def _array_path(directory: Path, name: str) -> Path:
+    """The file a segment's array ``name`` is saved in."""
+    return directory / f"{LEXICAL}-{name}.npy"
+
+
+def _save_array(directory: Path, name: str, values: np.ndarray) -> None:
+    np.save(_array_path(directory, name), np.asarray(values), allow_pickle=False)
+
+
+def _mapped(directory: Path, name: str) -> np.ndarray:
+    """A saved array, memory-mapped: a plain view of the map (numpy's memmap class costs
+    a Python call per slice)."""
+    return np.asarray(np.load(_array_path(directory, name), mmap_mode="r", allow_pickle=False))

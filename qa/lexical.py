@@ -39,10 +39,10 @@ BEST_CHUNK = 1 << 22
 JOIN_POSTINGS = 1 << 22
 # Postings cast to float32 at a time, in place (16 MB).
 CAST_CHUNK = 1 << 22
-# Sets of positions above 1/MASK_SHARE of a segment are joined in a mask over every
-# position rather than sorted; candidates above 1/SLOT_SHARE of a term's postings are
-# found in them through a slot array rather than by binary search (chosen on
-# python -m bench.segments at a million passages: BM25 top 5 p50 2.3 ms, top 200 3.3).
+# Passages in reach above 1/MASK_SHARE of a segment are read off the scratch array of
+# every position rather than sorted; candidates above 1/SLOT_SHARE of a term's postings
+# are found in them through a slot array rather than by binary search (chosen on
+# python -m bench.segments at a million passages).
 MASK_SHARE = 64
 SLOT_SHARE = 4
 
@@ -329,61 +329,100 @@ class LexicalSegment:
     def _maxscore(self, question: QuestionTerms, k: int, dead: np.ndarray | None,
                   floor: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
         """The passages that can reach the top ``k`` (MaxScore), sorted, with their
-        scores; None when that is nearly every passage holding a term.
+        scores; None when the terms to read hold over 1/SPARSE_SHARE of the passages.
 
-        Terms are taken by their best possible contribution, highest first. First the
-        passages holding the best few (until ``k`` live ones) are scored in full, the
-        other terms' postings read only where they hold one (``_located``): their
-        k-th best score (or ``floor``, if higher) is a threshold. A passage holding
-        none of the leading terms whose bounds add up past it cannot beat it, so the
-        passages holding those terms are the candidates, scored in full. A term's
-        bound is its best weight at this segment's average length, raised by the
-        ratio of the collection's average to it where that is larger (weights grow
-        at most so much with the average)."""
+        Terms are taken by their best possible contribution, highest first, and their
+        weights added term at a time into a scratch array over the positions: partial
+        scores, each at most the passage's score, so the k-th best of a live passage
+        (or ``floor``, if higher) is a threshold the top ``k`` reach. Once what the
+        terms not taken could add together falls below it, a passage holding none of
+        the terms taken cannot place, and of those holding one only the passages whose
+        partial score plus that much reach it can; the other terms are read only where
+        they hold one of those (``_reaching``), and what stays in reach is scored in full
+        (the sums of ``scores``, term by term in the question's order). A term's
+        bound is its best weight at this segment's average length, raised by the ratio
+        of the collection's average to it where that is larger (weights grow at most
+        so much with the average)."""
         if not len(question.columns):
             return None
         raise_by = max(1.0, question.average_length / self.own_average)
         bounds = question.idf * self._best[question.columns] * raise_by
         order = np.argsort(-bounds, kind="stable")
-        rest = np.concatenate([np.cumsum(bounds[order][::-1])[::-1][1:], [0.0]])  # what the terms after add at most
-        indptr = self._postings.indptr
-        sizes = indptr[question.columns + 1] - indptr[question.columns]
-        threshold, taken = floor, 0
-        while taken < len(order):
-            taken += 1
-            if sizes[order[:taken]].sum() * SPARSE_SHARE > len(self):
-                return None
-            matched, scores = self._scored_holding(question, order[:taken], dead)
-            if np.count_nonzero(scores) >= k:
-                threshold = max(threshold, float(np.partition(scores, len(scores) - k)[len(scores) - k]))
-                break
-        # Taken first to beat the threshold: terms until what the others add together cannot.
-        needed = int(np.searchsorted(-rest, -threshold / (1 + 1e-6), side="right")) + 1  # rounding of the sums
-        if needed > taken:
-            if sizes[order[:needed]].sum() * SPARSE_SHARE > len(self):
-                return None
-            matched, scores = self._scored_holding(question, order[:needed], dead)
-        return matched, scores
-
-    def _scored_holding(self, question: QuestionTerms, which: np.ndarray,
-                        dead: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The positions holding any of the question's terms ``which``, sorted, with
-        their full scores (0 where ``dead``)."""
-        spans = [self._span(int(question.columns[i]))[0] for i in which]
-        if sum(len(span) for span in spans) * MASK_SHARE < len(self):
-            matched = np.unique(np.concatenate(spans))
-        else:  # many: marked in a mask over every position, quicker than sorting them
-            mask = np.zeros(len(self), dtype=bool)
-            for span in spans:
-                mask[span] = True
-            matched = np.flatnonzero(mask)
-        scores = self._scores_of(matched, question)
+        untaken = np.concatenate([np.cumsum(bounds[order][::-1])[::-1], [0.0]])  # what terms order[i:] add at most
+        partial = _scratch_array("partial", len(self), np.float32)
+        touched: list[np.ndarray] = []
+        threshold, taken, read = floor, 0, 0
+        try:
+            while taken < len(order) and untaken[taken] >= threshold * _MARGIN:
+                column = int(question.columns[order[taken]])
+                positions, tf = self._span(column)
+                read += len(positions)
+                if read * SPARSE_SHARE > len(self):
+                    return None  # summing every posting at once is cheaper
+                touched.append(positions[partial[positions] == 0])
+                partial[positions] += self._weights(positions, tf, float(question.idf[order[taken]]),
+                                                    question.average_length)
+                taken += 1
+                threshold = max(threshold, _kth_best(partial, np.concatenate(touched), k, dead))
+            held = _in_reach(partial, touched, len(self), threshold * _MARGIN - untaken[taken])
+            sums = partial[held].astype(np.float64)
+        finally:
+            for positions in touched:
+                partial[positions] = 0.0
+        candidates = self._reaching(question, order[taken:], untaken[taken + 1:], held, sums, threshold * _MARGIN)
+        scores = self._scores_of(candidates, question)
         if dead is not None:
-            scores[dead[matched]] = 0.0
-        return matched, scores
+            scores[dead[candidates]] = 0.0
+        return candidates, scores
+
+    def _reaching(self, question: QuestionTerms, rest: np.ndarray, bounds: np.ndarray, held: np.ndarray,
+                  sums: np.ndarray, threshold: float) -> np.ndarray:
+        """Of the sorted positions ``held`` with partial scores ``sums``, those that can
+        still reach ``threshold`` as the question's terms ``rest`` are added in turn,
+        where the terms after the i-th add at most ``bounds[i]`` together: each term is
+        read only where it holds a passage still in reach, and those out of reach dropped."""
+        for i, term in enumerate(rest):
+            positions, tf = self._span(int(question.columns[term]))
+            hit, at = _located(held, positions)
+            sums[hit] += self._weights(held[hit], tf[at], float(question.idf[term]), question.average_length)
+            reach = sums + bounds[i] >= threshold
+            held, sums = held[reach], sums[reach]
+        return held.astype(np.int64)
 
 
-_scratch = threading.local()  # each search thread's own slot array (_located)
+# Partial scores are float32 sums and bounds rounded weights: a passage is dropped only
+# where it falls short of the threshold by more than either could err.
+_MARGIN = 1 - 1e-4
+
+
+def _in_reach(partial: np.ndarray, touched: list[np.ndarray], size: int, least: float) -> np.ndarray:
+    """The positions ``touched`` (in parts, each once) whose ``partial`` score is at
+    least ``least`` (and above 0), sorted: many are read off the whole array in order,
+    which is quicker than sorting them."""
+    held = sum(len(part) for part in touched)
+    if held * MASK_SHARE > size:
+        return np.flatnonzero(partial[:size] >= least if least > 0 else partial[:size] > 0)
+    positions = np.concatenate(touched) if touched else np.zeros(0, np.int32)
+    return np.sort(positions[partial[positions] >= least])
+
+
+def _kth_best(partial: np.ndarray, held: np.ndarray, k: int, dead: np.ndarray | None) -> float:
+    """The ``k``-th best partial score of the live positions ``held``, 0 below ``k`` of them."""
+    values = partial[held] if dead is None else partial[held[~dead[held]]]
+    return float(np.partition(values, len(values) - k)[len(values) - k]) if len(values) >= k else 0.0
+
+
+_scratch = threading.local()  # each search thread's own arrays over the positions
+
+
+def _scratch_array(name: str, size: int, dtype: type) -> np.ndarray:
+    """This thread's array ``name`` of at least ``size`` zeros (or slots left as
+    ``_located`` leaves them), grown when too short."""
+    found = getattr(_scratch, name, None)
+    if found is None or len(found) < size:
+        found = np.zeros(max(size, 2 * len(found) if found is not None else 0), dtype)
+        setattr(_scratch, name, found)
+    return found
 
 
 def _located(candidates: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -399,9 +438,7 @@ def _located(candidates: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray,
         at = np.minimum(np.searchsorted(positions, candidates), len(positions) - 1)
     else:
         size = int(max(positions[-1], candidates[-1])) + 1
-        slots = getattr(_scratch, "slots", None)
-        if slots is None or len(slots) < size:
-            slots = _scratch.slots = np.zeros(max(size, 2 * len(slots) if slots is not None else 0), np.int32)
+        slots = _scratch_array("slots", size, np.int32)
         slots[positions] = _counting(len(positions))
         at = np.minimum(slots[candidates], len(positions) - 1)
         at = np.maximum(at, 0)

@@ -92,7 +92,8 @@ def _search(questions: list[str], embedder: Embedder, engines: dict[str, Engine]
             request = SearchRequest(question, 5, mode)
             for name, engine in engines.items():
                 started = time.perf_counter()
-                engine.rank_many([request], [vector], [words], Fusion(), 200)
+                given = [vector if mode != "lexical" else None]
+                engine.rank_many([request], lambda given=given: given, [words], Fusion(), 200)
                 timings[name][mode].append((time.perf_counter() - started) * 1000)
     figures: dict = {name: {mode: percentiles(values) for mode, values in by_mode.items()}
                      for name, by_mode in timings.items()}

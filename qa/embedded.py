@@ -6,7 +6,9 @@ or not at all, and it is the default engine: nothing to run beside qa.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from qa.database import PassageRecord, Revision, WriteResult
 from qa.documents import Document, Passage
-from qa.engine import DocumentSummary, EngineState
+from qa.engine import DocumentSummary, EngineState, QuestionVectors
 from qa.filters import SearchFilter
 from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
 from qa.index import Index
@@ -26,8 +28,9 @@ if TYPE_CHECKING:
 
 # Up to this many passages, hybrid search fuses every passage's dense and BM25 scores
 # as whole arrays; above, the dense top ``candidates`` with their BM25 scores and the
-# BM25 top k of the rest (the same ranking for convex fusion), which costs what the
-# postings and the IVF lists read, not what the index holds (python -m bench.hybrid_at_scale).
+# BM25 top k (the same ranking for convex fusion), which costs what the postings and
+# the IVF lists read, not what the index holds (python -m bench.hybrid_at_scale). The
+# BM25 side is then ranked on another thread while the question is encoded.
 WHOLE_ARRAYS_UP_TO = 200_000
 # Passages shown again (a popular one, the next question on the same topic) are not
 # read from the store again. A row means one passage for good, so none goes stale.
@@ -47,6 +50,7 @@ class EmbeddedEngine:
         self._allowed: LRUCache[tuple[tuple, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
         # The sources last listed, with the snapshot and limit they were listed for.
         self._sources: tuple[tuple[str, int, int], list[str]] | None = None
+        self._lexical_side: ThreadPoolExecutor | None = None  # started by the first search that uses it
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> EmbeddedEngine:
@@ -61,23 +65,30 @@ class EmbeddedEngine:
     def meta(self) -> dict[str, str]:
         return self.index.store.meta()
 
-    def rank_many(self, requests: list[SearchRequest], vectors: list[np.ndarray | None],
+    def rank_many(self, requests: list[SearchRequest], vectors: QuestionVectors,
                   question_terms: list[list[str]], fusion: Fusion, candidates: int) -> list[Ranking]:
         snapshot = self.index.snapshot()
         if not len(snapshot):
             return [[] for _ in requests]
+        allowed = [self.allowed(r.filter, snapshot) if r.filter else None for r in requests]
+        ahead = [self._lexical_ahead(r, words, snapshot, fusion, candidates, only)
+                 for r, words, only in zip(requests, question_terms, allowed)]
         rankings = []
-        for request, vector, words in zip(requests, vectors, question_terms):
-            found = self.positions(request, vector, words, snapshot, fusion, candidates)
+        for request, vector, words, only, lexical in zip(requests, vectors(), question_terms, allowed, ahead):
+            found = self.positions(request, vector, words, snapshot, fusion, candidates, only, lexical)
             rankings.append(Scored(snapshot.row_at(found.ids), found.scores).pairs())
         return rankings
 
     def positions(self, request: SearchRequest, vector: np.ndarray | None, question_terms: list[str],
-                  snapshot: Snapshot, fusion: Fusion = Fusion(), candidates: int = 200) -> Scored:
+                  snapshot: Snapshot, fusion: Fusion = Fusion(), candidates: int = 200,
+                  allowed: np.ndarray | None = None, lexical: Future[Scored] | None = None) -> Scored:
         """One question's top ``k`` snapshot positions in its mode, best first; with a
         filter, only positions it allows are ranked, on both sides, so that none of the
-        ``k`` is lost to a passage the filter drops (nor to a deleted one)."""
-        allowed = self.allowed(request.filter, snapshot) if request.filter else None
+        ``k`` is lost to a passage the filter drops (nor to a deleted one). ``allowed``
+        is what the filter allows, where already found; ``lexical`` the BM25 side of a
+        hybrid search of candidates, where already under way (``_lexical_ahead``)."""
+        if request.filter and allowed is None:
+            allowed = self.allowed(request.filter, snapshot)
         if allowed is not None and not len(allowed):
             return Scored.empty()
         if request.mode == "lexical":
@@ -88,18 +99,32 @@ class EmbeddedEngine:
             return snapshot.dense(vector, request.k, allowed)
         depth = max(candidates, request.k)
         if snapshot.size > WHOLE_ARRAYS_UP_TO:
+            best_lexical = lexical.result() if lexical else _lexical_side(snapshot, question_terms, request.k, depth,
+                                                                            allowed, fusion)
             if fusion.method == "convex":
-                return _convex_of_candidates(snapshot, vector, question_terms, request.k, depth, allowed, fusion)
-            return fuse(snapshot.dense(vector, depth, allowed), snapshot.lexical(question_terms, depth, allowed),
-                        fusion).top(request.k)  # RRF ranks each side's best candidates, fused as lists
+                return _convex_of_candidates(snapshot, vector, question_terms, request.k, depth, allowed, fusion,
+                                             best_lexical)
+            return fuse(snapshot.dense(vector, depth, allowed), best_lexical, fusion).top(request.k)  # RRF: lists
         if allowed is None:
             allowed = snapshot.live_positions  # None when nothing is deleted
         dense = snapshot.dense_scores(vector, depth, allowed)
-        lexical = snapshot.lexical_scores(question_terms)
+        lexical_scores = snapshot.lexical_scores(question_terms)
         if allowed is None:
-            return fuse_scores(dense, lexical, fusion, request.k, candidates)
-        fused = fuse_scores(dense[allowed], lexical[allowed], fusion, request.k, candidates)
+            return fuse_scores(dense, lexical_scores, fusion, request.k, candidates)
+        fused = fuse_scores(dense[allowed], lexical_scores[allowed], fusion, request.k, candidates)
         return Scored(allowed[fused.ids], fused.scores)
+
+    def _lexical_ahead(self, request: SearchRequest, question_terms: list[str], snapshot: Snapshot, fusion: Fusion,
+                       candidates: int, allowed: np.ndarray | None) -> Future[Scored] | None:
+        """The BM25 side of a hybrid search of candidates, ranked on another thread: it
+        needs no vector, so it runs while the question is encoded and searched by it."""
+        if request.mode != "hybrid" or snapshot.size <= WHOLE_ARRAYS_UP_TO or (allowed is not None
+                                                                               and not len(allowed)):
+            return None
+        if self._lexical_side is None:
+            self._lexical_side = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="qa-bm25")
+        return self._lexical_side.submit(_lexical_side, snapshot, question_terms, request.k,
+                                         max(candidates, request.k), allowed, fusion)
 
     def allowed(self, search_filter: SearchFilter, snapshot: Snapshot) -> np.ndarray:
         """The sorted live snapshot positions of passages whose documents pass ``search_filter``."""
@@ -174,22 +199,32 @@ class EmbeddedEngine:
         self.index.save_every(seconds)
 
     def close(self) -> None:
+        if self._lexical_side is not None:
+            self._lexical_side.shutdown()
         self.index.close()
 
 
+def _lexical_side(snapshot: Snapshot, question_terms: list[str], k: int, depth: int, allowed: np.ndarray | None,
+                  fusion: Fusion) -> Scored:
+    """What a hybrid search of candidates needs of BM25: its top ``k`` for convex
+    fusion (``_convex_of_candidates``), its top ``depth`` for RRF, which fuses lists."""
+    return snapshot.lexical(question_terms, k if fusion.method == "convex" else depth, allowed)
+
+
 def _convex_of_candidates(snapshot: Snapshot, vector: np.ndarray, question_terms: list[str], k: int, depth: int,
-                          allowed: np.ndarray | None, fusion: Fusion) -> Scored:
+                          allowed: np.ndarray | None, fusion: Fusion, best_lexical: Scored) -> Scored:
     """Convex fusion's top ``k``, the same as fusing every passage's scores: a passage
-    outside the dense top ``depth`` has no dense score (as IVF gives none), so only the
-    ``k`` best of those by BM25 can place; the dense top ``depth`` are fused with their
-    own BM25 scores. Either list holds each side's best score, which scales it."""
+    outside the dense top ``depth`` has no dense score (as IVF gives none), so one
+    outside BM25's top ``k`` (``best_lexical``) too is beaten by those ``k``, and
+    only the passages of the two lists can place, the dense ones with their own BM25
+    scores. Either list holds each side's best score, which scales it."""
     dense = snapshot.dense(vector, depth, allowed)
     order = np.argsort(dense.ids)
     near, near_scores = dense.ids[order], dense.scores[order]
-    others = snapshot.lexical(question_terms, k, allowed, excluded=near)
-    ids = np.concatenate([near, others.ids])
-    dense_scores = np.concatenate([near_scores, np.full(len(others), -np.inf, np.float32)])
-    lexical_scores = np.concatenate([snapshot.lexical_at(question_terms, near), others.scores])
+    others = ~np.isin(best_lexical.ids, near, assume_unique=True)
+    ids = np.concatenate([near, best_lexical.ids[others]])
+    dense_scores = np.concatenate([near_scores, np.full(np.count_nonzero(others), -np.inf, np.float32)])
+    lexical_scores = np.concatenate([snapshot.lexical_at(question_terms, near), best_lexical.scores[others]])
     by_position = np.argsort(ids, kind="stable")  # ties to the lower position, as over whole arrays
     fused = fuse_scores(dense_scores[by_position], lexical_scores[by_position], fusion, k, depth)
     return Scored(ids[by_position][fused.ids], fused.scores)

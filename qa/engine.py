@@ -11,7 +11,7 @@ embedded engine, a primary key in Milvus. A key means one passage for good.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,6 +23,9 @@ from qa.fusion import Fusion, Ranking
 
 if TYPE_CHECKING:
     from qa.search import SearchRequest
+
+# Encodes the questions of a batch of requests when called (None for lexical ones).
+QuestionVectors = Callable[[], list[np.ndarray | None]]
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,12 @@ class Engine(Protocol):
         """The settings its passages were made with: format_version, model, dimension, chunking."""
         ...
 
-    def rank_many(self, requests: list[SearchRequest], vectors: list[np.ndarray | None],
+    def rank_many(self, requests: list[SearchRequest], vectors: QuestionVectors,
                   question_terms: list[list[str]], fusion: Fusion, candidates: int) -> list[Ranking]:
         """Each request's best ``k`` passage keys with their scores, best first; each side of a
-        hybrid search is ranked ``candidates`` deep. A filter is applied inside the search."""
+        hybrid search is ranked ``candidates`` deep. A filter is applied inside the search.
+        ``vectors()`` encodes the questions (None for lexical ones), once: an engine may
+        rank what needs no vector meanwhile."""
         ...
 
     def term_weights(self, question_terms: list[str]) -> dict[str, float]:

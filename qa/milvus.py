@@ -42,7 +42,7 @@ from pymilvus.exceptions import ConnectionConfigException
 
 from qa.database import PassageRecord, Revision, WriteResult, checksum
 from qa.documents import Document, Heading, Passage
-from qa.engine import DocumentSummary, EngineState
+from qa.engine import DocumentSummary, EngineState, QuestionVectors
 from qa.engines import EngineChoice
 from qa.errors import DocumentExists, IndexUnavailable, InvalidInput
 from qa.fusion import Fusion, Ranking, Scored, fuse
@@ -185,12 +185,12 @@ class MilvusEngine:
 
     # Searching
 
-    def rank_many(self, requests: list[SearchRequest], vectors: list[np.ndarray | None],
+    def rank_many(self, requests: list[SearchRequest], vectors: QuestionVectors,
                   question_terms: list[list[str]], fusion: Fusion, candidates: int) -> list[Ranking]:
         """Each side searched in Milvus (the filter applied there), hits of versions that are
         not their document's head dropped, and the two sides fused here, as the embedded
         engine fuses them: Milvus's own rankers do worse with BM25's unbounded scores."""
-        dense, lexical = self._hits(requests, vectors, question_terms, candidates)
+        dense, lexical = self._hits(requests, vectors(), question_terms, candidates)
         current = self._head_versions({hit["entity"]["doc_id"] for hits in (*dense.values(), *lexical.values())
                                        for hit in hits})
         rankings = []

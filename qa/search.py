@@ -20,6 +20,8 @@ from qa.fusion import Fusion, Ranking
 from qa.tokens import terms
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from qa.engine import Engine
 
 MODES = ("hybrid", "dense", "lexical")
@@ -168,9 +170,12 @@ class Searcher:
 
     def rank_many(self, requests: list[SearchRequest], question_terms: list[list[str]]) -> list[Ranking]:
         """Each request's top ``k`` passage keys with their scores; the questions that
-        need the model are embedded in one batch."""
-        encoded = iter(self.embedder.encode_questions([r.query for r in requests if r.mode != "lexical"]))
-        vectors = [next(encoded) if r.mode != "lexical" else None for r in requests]
+        need the model are embedded in one batch, when the engine asks."""
+
+        def vectors() -> list[np.ndarray | None]:
+            encoded = iter(self.embedder.encode_questions([r.query for r in requests if r.mode != "lexical"]))
+            return [next(encoded) if r.mode != "lexical" else None for r in requests]
+
         return self.engine.rank_many(requests, vectors, question_terms, self.fusion, self.candidates)
 
     def results(self, ranked: Ranking, question_terms: list[str]) -> list[SearchResult]:

@@ -134,24 +134,16 @@ class Snapshot:
             out[start : start + view.size] = view.segment.vectors.scores(vector[np.newaxis], depth, selection)[0]
         return out
 
-    def lexical(self, question_terms: list[str], k: int, allowed: np.ndarray | None = None,
-                excluded: np.ndarray | None = None) -> Scored:
-        """The ``k`` best live positions by BM25 (among ``allowed``, sorted, if given),
-        leaving out the sorted positions ``excluded``."""
-        if allowed is not None and excluded is not None:
-            allowed, excluded = np.setdiff1d(allowed, excluded, assume_unique=True), None
+    def lexical(self, question_terms: list[str], k: int, allowed: np.ndarray | None = None) -> Scored:
+        """The ``k`` best live positions by BM25 (among ``allowed``, sorted, if given)."""
         collection = self.collection(question_terms)
         parts: list[Scored] = []
         floor = 0.0  # the k-th best score of the segments before: a later passage must beat it
-        for number, ((view, local), (_, left_out)) in enumerate(zip(self._each(allowed), self._each(excluded))):
+        for number, (view, local) in enumerate(self._each(allowed)):
             if not view.live or (local is not None and not len(local)):
                 continue
             question = QuestionTerms.of(view.segment.lexical, question_terms, collection)
-            dead = view.deleted
-            if left_out is not None and len(left_out):
-                dead = np.zeros(view.size, dtype=bool) if dead is None else dead.copy()
-                dead[left_out] = True
-            scores, positions = view.segment.lexical.search(question, k, dead, local, floor)
+            scores, positions = view.segment.lexical.search(question, k, view.deleted, local, floor)
             parts.append(Scored(positions + self.offsets[number], scores))
             found = np.concatenate([part.scores for part in parts])
             if len(found) >= k:  # just below, since the scores were rounded to float32

@@ -230,8 +230,10 @@ def serve(host: str, port: int, workers: int, threads: int, choice: EngineChoice
     from qa.web import create_app
 
     app = create_app(config)
-    passages = app.extensions["qa.service"].status().passages
-    click.echo(f"{passages} passages loaded; ready", err=True)
+    service = app.extensions["qa.service"]
+    opened = f" (index opened in {service.opened.index_s:.2f} s, model in {service.opened.model_s:.2f} s)" \
+        if service.opened else ""
+    click.echo(f"{service.status().passages} passages loaded{opened}; ready", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 
 

@@ -3,6 +3,7 @@ writes, and how the index is doing. Nothing above this reaches into the store.""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from qa.documents import Document, Passage
@@ -35,17 +36,30 @@ class Status:
     index: str
 
 
+@dataclass(frozen=True)
+class Opened:
+    """How long opening took: the index, then the model (its libraries' import included)."""
+
+    index_s: float
+    model_s: float
+
+
 class Service:
     """Searches and document operations on one index, whichever engine holds it."""
 
-    def __init__(self, searcher: Searcher) -> None:
+    def __init__(self, searcher: Searcher, opened: Opened | None = None) -> None:
         self._searcher = searcher
         self._engine = searcher.engine
+        self.opened = opened
 
     @classmethod
     def open(cls, choice: EngineChoice, model: str | None = None, backend: str = "torch",
              cache_size: int = 1024) -> Service:
-        return cls(Searcher.open(open_engine(choice, model), backend, cache_size))
+        started = time.perf_counter()
+        engine = open_engine(choice, model)
+        index_s = time.perf_counter() - started
+        searcher = Searcher.open(engine, backend, cache_size)
+        return cls(searcher, Opened(index_s, time.perf_counter() - started - index_s))
 
     def search(self, request: SearchRequest) -> SearchResponse:
         return self._searcher.search(request)

@@ -50,7 +50,8 @@ class EmbeddedEngine:
         self._allowed: LRUCache[tuple[tuple, SearchFilter], np.ndarray] = LRUCache(FILTERS_CACHED)
         # The sources last listed, with the snapshot and limit they were listed for.
         self._sources: tuple[tuple[str, int, int], list[str]] | None = None
-        self._lexical_side: ThreadPoolExecutor | None = None  # started by the first search that uses it
+        # BM25's side of hybrid searches (_lexical_ahead); its threads start with the first one.
+        self._lexical_side = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="qa-bm25")
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> EmbeddedEngine:
@@ -121,8 +122,6 @@ class EmbeddedEngine:
         if request.mode != "hybrid" or snapshot.size <= WHOLE_ARRAYS_UP_TO or (allowed is not None
                                                                                and not len(allowed)):
             return None
-        if self._lexical_side is None:
-            self._lexical_side = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="qa-bm25")
         return self._lexical_side.submit(_lexical_side, snapshot, question_terms, request.k,
                                          max(candidates, request.k), allowed, fusion)
 
@@ -199,8 +198,7 @@ class EmbeddedEngine:
         self.index.save_every(seconds)
 
     def close(self) -> None:
-        if self._lexical_side is not None:
-            self._lexical_side.shutdown()
+        self._lexical_side.shutdown()
         self.index.close()
 
 

@@ -13,14 +13,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import logging  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from qa.batching import MicroBatcher  # noqa: E402
 from qa.errors import IndexUnavailable, QAError  # noqa: E402
 from qa.lru import LRUCache  # noqa: E402
+
+if TYPE_CHECKING:
+    from qa.onnx_backend import OnnxEncoder
 
 log = logging.getLogger(__name__)
 DEFAULT_ONNX_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa" / "onnx"
@@ -59,12 +64,29 @@ def checked_device(device: str | None) -> str:
     return device
 
 
+def _load(location: str, name: str, device: str | None) -> Any:
+    """The sentence-transformers model at ``location`` on ``device`` (see ``checked_device``)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a bar per model load is noise
+    try:
+        return SentenceTransformer(location, device=checked_device(device))
+    except (OSError, ValueError) as error:
+        raise IndexUnavailable(
+            f"cannot load embedding model {name!r} (nothing is downloaded; give a local path or an installed "
+            f"model): {error}", code="model_unavailable",
+        ) from error
+
+
 class Embedder:
-    """A loaded model that turns texts into unit-length float32 vectors.
+    """A model that turns texts into unit-length float32 vectors.
 
     Passages go through PyTorch. Questions go through ONNX Runtime when ``backend``
     is "onnx" and the model is a mean-pooled transformer (else PyTorch too), and
-    their vectors are kept in an ``LRUCache`` of ``cache_size`` entries.
+    their vectors are kept in an ``LRUCache`` of ``cache_size`` entries. Where an
+    export of the model checked before is cached, PyTorch and the model's weights
+    load only when passages are first encoded (or ``load_in_background`` is called).
     """
 
     def __init__(
@@ -76,33 +98,45 @@ class Embedder:
         cache_size: int = 1024,
         onnx_cache: Path = DEFAULT_ONNX_CACHE,
     ) -> None:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # a bar per model load is noise
-        location = model_location(model)
-        self.device = checked_device(device)
-        try:
-            self._model = SentenceTransformer(location, device=self.device)
-        except (OSError, ValueError) as error:
-            raise IndexUnavailable(
-                f"cannot load embedding model {model!r} (nothing is downloaded; "
-                f"give a local path or an installed model): {error}",
-                code="model_unavailable",
-            ) from error
         self.name = model
         self.batch_size = batch_size
-        self.dimension = int(self._model.get_embedding_dimension() or len(self.encode(['a'])[0]))
         self.questions: LRUCache[str, np.ndarray] = LRUCache(cache_size)
-        self._onnx = self._onnx_encoder(location, onnx_cache) if backend == "onnx" else None
+        self._location = model_location(model)
+        self._device = device
+        self._model: Any = None
+        self._loading = threading.Lock()
+        cached = self._cached_onnx_encoder(onnx_cache) if backend == "onnx" else None
+        self._onnx = cached[0] if cached else None
+        if cached:
+            self.dimension = cached[1]
+        else:
+            loaded = self._passage_model()
+            self.dimension = int(loaded.get_embedding_dimension() or len(self.encode(["a"])[0]))
+            self._onnx = self._exported_onnx_encoder(onnx_cache) if backend == "onnx" else None
         self.backend = "onnx" if self._onnx else "torch"
         # With ONNX Runtime, batches run side by side, one per core (see OnnxEncoder).
         self.batcher = MicroBatcher(self._encode_questions_now, workers=(os.cpu_count() or 1) if self._onnx else 1)
 
-    def _onnx_encoder(self, location: str, cache: Path):
-        """The ONNX Runtime encoder of this model, or None where it cannot reproduce it:
-        the export holds a transformer with mean pooling and nothing after but normalising,
-        and its vectors are checked against PyTorch's before it is used."""
+    def _cached_onnx_encoder(self, cache: Path) -> tuple[OnnxEncoder, int] | None:
+        """The encoder of an export of this model checked before, made without PyTorch,
+        and the model's dimension; None where there is none (or it cannot be read)."""
+        from qa.onnx_backend import ExportRecord, OnnxEncoder, export_folder
+
+        folder = export_folder(cache, self._location)
+        record = ExportRecord.load(folder)
+        if record is None or record.cosine < ONNX_AGREEMENT:
+            return None
+        try:
+            encoder = OnnxEncoder(folder, record)
+        except Exception as error:  # a damaged file: export again from the PyTorch model
+            log.warning("the cached ONNX export of %s cannot be read (%s): exporting it again", self.name, error)
+            return None
+        return encoder, record.dimension
+
+    def _exported_onnx_encoder(self, cache: Path) -> OnnxEncoder | None:
+        """The ONNX Runtime encoder of this model, exported now and checked against
+        PyTorch; None where it cannot reproduce the model: the export holds a
+        transformer with mean pooling and nothing after but normalising."""
         modules: list[Any] = list(self._model)
         kinds = [type(module).__name__ for module in modules]
         pooling = modules[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
@@ -110,26 +144,57 @@ class Embedder:
             log.warning("model %s is %s, not a mean-pooled transformer alone, which the ONNX export holds: "
                         "questions go through PyTorch", self.name, " + ".join(kinds))
             return None
-        from qa.onnx_backend import OnnxEncoder, export_path
+        from qa.onnx_backend import ExportRecord, OnnxEncoder, export_folder
+
+        folder = export_folder(cache, self._location)
+        record = ExportRecord.load(folder)
+        if record is not None and record.cosine < ONNX_AGREEMENT:  # checked before, and found to differ
+            log.warning("questions go through PyTorch: the ONNX export of %s gives other vectors (cosine %.4f)",
+                        self.name, record.cosine)
+            return None
+        from qa.onnx_export import export
 
         try:
             length = int(self._model.max_seq_length or modules[0].tokenizer.model_max_length)
-            encoder = OnnxEncoder(modules[0].auto_model, modules[0].tokenizer, length, export_path(cache, location))
+            record = export(modules[0].auto_model, modules[0].tokenizer, length, self.dimension, folder)
+            encoder = OnnxEncoder(folder, record)
         except Exception as error:  # no writable cache, an export the runtime refuses: PyTorch still works
             log.warning("questions go through PyTorch: the ONNX export failed (%s)", error)
             return None
-        cosines = np.sum(encoder.encode(list(ONNX_PROBES)) * self.encode(list(ONNX_PROBES)), axis=1)
-        if cosines.min() < ONNX_AGREEMENT:
+        cosine = float(np.sum(encoder.encode(list(ONNX_PROBES)) * self.encode(list(ONNX_PROBES)), axis=1).min())
+        try:
+            replace(record, cosine=cosine).save(folder)
+        except OSError as error:
+            log.warning("the ONNX export's check is not saved (%s): the next start checks it again", error)
+        if cosine < ONNX_AGREEMENT:
             log.warning("questions go through PyTorch: the ONNX export of %s gives other vectors (cosine %.4f)",
-                        self.name, cosines.min())
+                        self.name, cosine)
             return None
         return encoder
+
+    def load_in_background(self) -> None:
+        """Start loading the passage model on a thread of its own, so that the first
+        write does not wait for it; a failure is raised again by that write."""
+        threading.Thread(target=self._load_quietly, name="qa-passage-model", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self._passage_model()
+        except Exception as error:
+            log.warning("the passage model did not load (%s): the first write tries again", error)
+
+    def _passage_model(self) -> Any:
+        """The sentence-transformers model, loaded at the first call."""
+        with self._loading:
+            if self._model is None:
+                self._model = _load(self._location, self.name, self._device)
+            return self._model
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed ``texts`` as rows of a (len(texts), dimension) float32 array."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
+        vectors = self._passage_model().encode(
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,

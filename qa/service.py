@@ -38,7 +38,8 @@ class Status:
 
 @dataclass(frozen=True)
 class Opened:
-    """How long opening took: the index, then the model (its libraries' import included)."""
+    """How long opening took: the index, then the model that encodes questions (its
+    libraries' import included; the passage model loads apart, for writes)."""
 
     index_s: float
     model_s: float
@@ -66,6 +67,11 @@ class Service:
 
     def warm_up(self) -> None:
         self._searcher.warm_up()
+
+    def prepare_writes(self) -> None:
+        """Load what writes need (the passage model) in the background, so that the
+        first write does not wait for it; searches never need it."""
+        self._searcher.embedder.load_in_background()
 
     def document(self, doc_id: str) -> tuple[Document, list[Passage]] | None:
         """A stored document and its passages, or None."""

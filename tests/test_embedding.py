@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import build_tiny_transformer
@@ -41,12 +45,38 @@ def test_a_question_asked_again_is_not_encoded_again(embedder, monkeypatch):
 def test_onnx_questions_match_pytorch_and_the_export_is_reused(embedder, tmp_path):
     onnx = Embedder(backend="onnx", cache_size=0, onnx_cache=tmp_path)
     assert onnx.backend == "onnx"
-    (exported,) = tmp_path.glob("*.onnx")
+    (exported,) = tmp_path.glob("*/model.onnx")
     cosines = np.sum(onnx.encode_questions(QUESTIONS) * embedder.encode(QUESTIONS), axis=1)
     assert cosines.min() > 0.9999
     stamp = exported.stat().st_mtime_ns
-    assert Embedder(backend="onnx", onnx_cache=tmp_path).backend == "onnx"
+    again = Embedder(backend="onnx", onnx_cache=tmp_path)
+    assert again.backend == "onnx" and again.dimension == 384
     assert exported.stat().st_mtime_ns == stamp
+    np.testing.assert_allclose(again.encode(QUESTIONS), embedder.encode(QUESTIONS), atol=1e-6)
+
+
+def test_with_a_checked_export_questions_are_encoded_without_loading_pytorch(embedder, tmp_path):
+    """What makes a search-only server start in a second: neither PyTorch nor
+    sentence-transformers is imported until a passage is encoded."""
+    Embedder(backend="onnx", onnx_cache=tmp_path)
+    script = (f"import sys, numpy; from pathlib import Path; from qa.embedding import Embedder; "
+              f"e = Embedder(backend='onnx', onnx_cache=Path({str(tmp_path)!r})); "
+              f"numpy.save(sys.stdout.buffer, e.encode_questions({QUESTIONS!r})); "
+              f"print(sorted({{'torch', 'sentence_transformers'}} & set(sys.modules)), file=sys.stderr)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, check=True)
+    assert run.stderr.decode().strip().splitlines()[-1] == "[]"
+    vectors = np.load(io.BytesIO(run.stdout))
+    assert np.sum(vectors * embedder.encode(QUESTIONS), axis=1).min() > 0.9999
+
+
+def test_a_damaged_export_is_made_again(tmp_path):
+    path = build_tiny_transformer(tmp_path, after=("Normalize",))
+    Embedder(str(path), backend="onnx", onnx_cache=tmp_path / "onnx")
+    (exported,) = (tmp_path / "onnx").glob("*/model.onnx")
+    exported.write_bytes(b"not a model")
+    again = Embedder(str(path), backend="onnx", cache_size=0, onnx_cache=tmp_path / "onnx")
+    assert again.backend == "onnx" and exported.stat().st_size > 1000
+    np.testing.assert_allclose(again.encode_questions(QUESTIONS), again.encode(QUESTIONS), atol=1e-5)
 
 
 def test_without_a_usable_cache_questions_fall_back_to_pytorch(tmp_path):

@@ -37,6 +37,8 @@ def create_app(test_config: dict[str, Any] | None = None, searcher: Searcher | N
                                app.config["QUESTION_CACHE"])
         service.save_every(0)  # derived files brought up to date now save time at the next start
         service.warm_up()
+        if app.config["API_TOKEN"]:  # a read-only server never encodes a passage
+            service.prepare_writes()
     else:
         service = Service(searcher)
     app.extensions["qa.service"] = service

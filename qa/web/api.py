@@ -78,8 +78,9 @@ def health():
 
 @blueprint.get("/ready")
 def ready():
-    """Ready when the store still answers and still fits the loaded model: the model
-    and index load before the server listens."""
+    """Ready when the store still answers and still fits the loaded model: the index and
+    the question encoder load before the server listens (a writable server's passage
+    model after, its first write waiting for it)."""
     served = service()
     try:
         served.check()  # the store itself, now, not only the snapshot's last look at it

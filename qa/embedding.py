@@ -25,15 +25,15 @@ from qa.errors import IndexUnavailable, QAError  # noqa: E402
 from qa.lru import LRUCache  # noqa: E402
 
 if TYPE_CHECKING:
-    from qa.onnx_backend import OnnxEncoder
+    from qa.exports import QuestionEncoder
 
 log = logging.getLogger(__name__)
 DEFAULT_ONNX_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa" / "onnx"
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# An ONNX export is used only if it encodes these as PyTorch does, to this cosine.
-ONNX_PROBES = ("when did the river flood?", "A short passage about the history of a city and its walls.")
-ONNX_AGREEMENT = 0.999
+# An export is used only if it encodes these as PyTorch does, to this cosine.
+EXPORT_PROBES = ("when did the river flood?", "A short passage about the history of a city and its walls.")
+EXPORT_AGREEMENT = 0.999
 _BUNDLED_NAMES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -82,9 +82,10 @@ def _load(location: str, name: str, device: str | None) -> Any:
 class Embedder:
     """A model that turns texts into unit-length float32 vectors.
 
-    Passages go through PyTorch. Questions go through ONNX Runtime when ``backend``
-    is "onnx" and the model is a mean-pooled transformer (else PyTorch too), and
-    their vectors are kept in an ``LRUCache`` of ``cache_size`` entries. Where an
+    Passages go through PyTorch. With ``backend`` "onnx", questions go through an
+    export of the model (``qa.exports``: ONNX Runtime for a mean-pooled transformer,
+    NumPy for a static one; PyTorch for any other model), and their vectors are kept
+    in an ``LRUCache`` of ``cache_size`` entries. Where an
     export of the model checked before is cached, PyTorch and the model's weights
     load only when passages are first encoded (or ``load_in_background`` is called).
     """
@@ -105,69 +106,63 @@ class Embedder:
         self._device = device
         self._model: Any = None
         self._loading = threading.Lock()
-        cached = self._cached_onnx_encoder(onnx_cache) if backend == "onnx" else None
-        self._onnx = cached[0] if cached else None
+        cached = self._cached_encoder(onnx_cache) if backend == "onnx" else None
+        self._exported = cached[0] if cached else None
         if cached:
             self.dimension = cached[1]
         else:
             loaded = self._passage_model()
             self.dimension = int(loaded.get_embedding_dimension() or len(self.encode(["a"])[0]))
-            self._onnx = self._exported_onnx_encoder(onnx_cache) if backend == "onnx" else None
-        self.backend = "onnx" if self._onnx else "torch"
-        # With ONNX Runtime, batches run side by side, one per core (see OnnxEncoder).
-        self.batcher = MicroBatcher(self._encode_questions_now, workers=(os.cpu_count() or 1) if self._onnx else 1)
+            self._exported = self._exported_encoder(onnx_cache) if backend == "onnx" else None
+        self.backend = self._exported.backend if self._exported else "torch"
+        # Exported, batches run side by side, one per core (see OnnxEncoder).
+        self.batcher = MicroBatcher(self._encode_questions_now,
+                                    workers=(os.cpu_count() or 1) if self._exported else 1)
 
-    def _cached_onnx_encoder(self, cache: Path) -> tuple[OnnxEncoder, int] | None:
+    def _cached_encoder(self, cache: Path) -> tuple[QuestionEncoder, int] | None:
         """The encoder of an export of this model checked before, made without PyTorch,
         and the model's dimension; None where there is none (or it cannot be read)."""
-        from qa.onnx_backend import ExportRecord, OnnxEncoder, export_folder
+        from qa.exports import ExportRecord, export_folder, open_encoder
 
         folder = export_folder(cache, self._location)
         record = ExportRecord.load(folder)
-        if record is None or record.cosine < ONNX_AGREEMENT:
+        if record is None or record.cosine < EXPORT_AGREEMENT:
             return None
         try:
-            encoder = OnnxEncoder(folder, record)
+            return open_encoder(folder, record), record.dimension
         except Exception as error:  # a damaged file: export again from the PyTorch model
-            log.warning("the cached ONNX export of %s cannot be read (%s): exporting it again", self.name, error)
+            log.warning("the cached export of %s cannot be read (%s): exporting it again", self.name, error)
             return None
-        return encoder, record.dimension
 
-    def _exported_onnx_encoder(self, cache: Path) -> OnnxEncoder | None:
-        """The ONNX Runtime encoder of this model, exported now and checked against
-        PyTorch; None where it cannot reproduce the model: the export holds a
-        transformer with mean pooling and nothing after but normalising."""
-        modules: list[Any] = list(self._model)
-        kinds = [type(module).__name__ for module in modules]
-        pooling = modules[1].get_config_dict().get("pooling_mode") if len(modules) > 1 else None
-        if kinds[:2] != ["Transformer", "Pooling"] or pooling != "mean" or set(kinds[2:]) - {"Normalize"}:
-            log.warning("model %s is %s, not a mean-pooled transformer alone, which the ONNX export holds: "
-                        "questions go through PyTorch", self.name, " + ".join(kinds))
-            return None
-        from qa.onnx_backend import ExportRecord, OnnxEncoder, export_folder
+    def _exported_encoder(self, cache: Path) -> QuestionEncoder | None:
+        """The encoder of an export of this model made now and checked against PyTorch;
+        None where no export reproduces the model, or it cannot be written."""
+        from qa.exports import ExportRecord, export_folder, open_encoder
 
         folder = export_folder(cache, self._location)
         record = ExportRecord.load(folder)
-        if record is not None and record.cosine < ONNX_AGREEMENT:  # checked before, and found to differ
-            log.warning("questions go through PyTorch: the ONNX export of %s gives other vectors (cosine %.4f)",
+        if record is not None and record.cosine < EXPORT_AGREEMENT:  # checked before, and found to differ
+            log.warning("questions go through PyTorch: the export of %s gives other vectors (cosine %.4f)",
                         self.name, record.cosine)
             return None
-        from qa.onnx_export import export
+        from qa.exporter import NotExportable, export
 
         try:
-            length = int(self._model.max_seq_length or modules[0].tokenizer.model_max_length)
-            record = export(modules[0].auto_model, modules[0].tokenizer, length, self.dimension, folder)
-            encoder = OnnxEncoder(folder, record)
-        except Exception as error:  # no writable cache, an export the runtime refuses: PyTorch still works
-            log.warning("questions go through PyTorch: the ONNX export failed (%s)", error)
+            record = export(self._model, folder)
+            encoder = open_encoder(folder, record)
+        except NotExportable as reason:
+            log.warning("questions go through PyTorch: model %s cannot be exported (%s)", self.name, reason)
             return None
-        cosine = float(np.sum(encoder.encode(list(ONNX_PROBES)) * self.encode(list(ONNX_PROBES)), axis=1).min())
+        except Exception as error:  # no writable cache, an export the runtime refuses: PyTorch still works
+            log.warning("questions go through PyTorch: the export failed (%s)", error)
+            return None
+        cosine = float(np.sum(encoder.encode(list(EXPORT_PROBES)) * self.encode(list(EXPORT_PROBES)), axis=1).min())
         try:
             replace(record, cosine=cosine).save(folder)
         except OSError as error:
-            log.warning("the ONNX export's check is not saved (%s): the next start checks it again", error)
-        if cosine < ONNX_AGREEMENT:
-            log.warning("questions go through PyTorch: the ONNX export of %s gives other vectors (cosine %.4f)",
+            log.warning("the export's check is not saved (%s): the next start checks it again", error)
+        if cosine < EXPORT_AGREEMENT:
+            log.warning("questions go through PyTorch: the export of %s gives other vectors (cosine %.4f)",
                         self.name, cosine)
             return None
         return encoder
@@ -218,6 +213,6 @@ class Embedder:
         return np.stack([cached[q] for q in questions])
 
     def _encode_questions_now(self, questions: list[str]) -> list[np.ndarray]:
-        if self._onnx:
-            return list(self._onnx.encode(questions, alone=self.batcher.running <= 1))
+        if self._exported:
+            return list(self._exported.encode(questions, alone=self.batcher.running <= 1))
         return list(self.encode(questions))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import build_tiny_transformer
 
-from qa.embedding import Embedder
+from qa.embedding import DEFAULT_MODEL, Embedder
 from qa.lru import LRUCache
 
 QUESTIONS = ["when did Wagner arrive in Mali?", "Who killed Prigozhin?", "What replaced Wagner in Mali?"]
@@ -55,18 +55,29 @@ def test_onnx_questions_match_pytorch_and_the_export_is_reused(embedder, tmp_pat
     np.testing.assert_allclose(again.encode(QUESTIONS), embedder.encode(QUESTIONS), atol=1e-6)
 
 
-def test_with_a_checked_export_questions_are_encoded_without_loading_pytorch(embedder, tmp_path):
+@pytest.mark.parametrize("kind", ["bundled", "static"])
+def test_with_a_checked_export_questions_are_encoded_without_loading_pytorch(kind, embedder, static_model, tmp_path):
     """What makes a search-only server start in a second: neither PyTorch nor
     sentence-transformers is imported until a passage is encoded."""
-    Embedder(backend="onnx", onnx_cache=tmp_path)
+    model = DEFAULT_MODEL if kind == "bundled" else str(static_model)
+    first = Embedder(model, backend="onnx", onnx_cache=tmp_path)
+    assert first.backend == ("onnx" if kind == "bundled" else "numpy")
     script = (f"import sys, numpy; from pathlib import Path; from qa.embedding import Embedder; "
-              f"e = Embedder(backend='onnx', onnx_cache=Path({str(tmp_path)!r})); "
+              f"e = Embedder({model!r}, backend='onnx', onnx_cache=Path({str(tmp_path)!r})); "
               f"numpy.save(sys.stdout.buffer, e.encode_questions({QUESTIONS!r})); "
               f"print(sorted({{'torch', 'sentence_transformers'}} & set(sys.modules)), file=sys.stderr)")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, check=True)
     assert run.stderr.decode().strip().splitlines()[-1] == "[]"
     vectors = np.load(io.BytesIO(run.stdout))
-    assert np.sum(vectors * embedder.encode(QUESTIONS), axis=1).min() > 0.9999
+    assert np.sum(vectors * first.encode(QUESTIONS), axis=1).min() > 0.9999
+
+
+def test_a_static_model_encodes_questions_from_its_table_as_pytorch_does(static_model, tmp_path):
+    Embedder(str(static_model), backend="onnx", onnx_cache=tmp_path)
+    table = Embedder(str(static_model), backend="onnx", cache_size=0, onnx_cache=tmp_path)
+    assert table.backend == "numpy" and table.dimension == 32
+    texts = [*QUESTIONS, "", "word " * 1000]  # no tokens: the zero vector; no truncation either
+    np.testing.assert_allclose(table.encode_questions(texts), table.encode(texts), atol=1e-5)
 
 
 def test_a_damaged_export_is_made_again(tmp_path):
@@ -105,7 +116,7 @@ def test_a_small_mean_pooled_model_goes_through_onnx_with_the_same_vectors(tmp_p
 
 
 def test_an_export_that_gives_other_vectors_is_not_used(tmp_path, monkeypatch, caplog):
-    from qa.onnx_backend import OnnxEncoder
+    from qa.exports import OnnxEncoder
 
     real = OnnxEncoder.encode
     monkeypatch.setattr(OnnxEncoder, "encode", lambda self, texts, alone=True: real(self, texts, alone)[:, ::-1])

@@ -1,13 +1,15 @@
-"""Questions through ONNX Runtime and the ``tokenizers`` library, without PyTorch.
+"""Questions encoded from an export of the model, without PyTorch.
 
-An export (``qa.onnx_export`` makes it once from the loaded PyTorch model) is a
-folder in the cache: the pooled transformer as ONNX, its tokenizer, and a record
-of how it was checked against PyTorch. A verified export is all it takes to encode
-questions, so a server that only searches starts without importing PyTorch or
-sentence-transformers (about 10 s of a 2-core machine's start, and 500 MB).
+An export (``qa.exporter`` makes it once from the loaded PyTorch model) is a folder
+in the cache: the model in a form that needs no PyTorch, its tokenizer, and a record
+of how its vectors compared with PyTorch's. A checked export is all it takes to
+encode questions, so a server that only searches starts without importing PyTorch
+or sentence-transformers (about 10 s of a 2-core machine's start, and 500 MB).
 
-About 2.5 times as fast as PyTorch for one short question on 2 CPU cores, with
-the same vectors (cosine 1.0 on the bundled model; docs/BENCHMARKS.md).
+Two kinds: a mean-pooled transformer runs in ONNX Runtime (about 2.5 times as fast
+as PyTorch for one short question on 2 CPU cores, cosine 1.0 on the bundled model;
+docs/BENCHMARKS.md); a static model (token vectors averaged, as sentence-transformers'
+``StaticEmbedding``) is its vector table in NumPy.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import onnxruntime
 from tokenizers import Tokenizer
 
-MODEL_FILE = "model.onnx"
+ONNX_FILE = "model.onnx"
+TABLE_FILE = "embeddings.npy"
 TOKENIZER_FILE = "tokenizer.json"
 RECORD_FILE = "export.json"
 OPSET = 17
@@ -33,15 +36,17 @@ OPSET = 17
 
 @dataclass(frozen=True)
 class ExportRecord:
-    """What an export encodes like: the model's vector size, how its tokenizer truncates
-    and pads, and the lowest cosine its vectors reached against PyTorch's when checked."""
+    """What an export is and encodes like: its ``kind`` ("onnx" or "static"), the model's
+    vector size, how its tokenizer truncates and pads, and the lowest cosine its vectors
+    reached against PyTorch's when checked."""
 
+    kind: str
     dimension: int
-    max_length: int
-    pad_id: int
-    pad_type_id: int
-    pad_token: str
-    cosine: float
+    cosine: float = 0.0
+    max_length: int = 0
+    pad_id: int = 0
+    pad_type_id: int = 0
+    pad_token: str = ""
 
     def save(self, folder: Path) -> None:
         """Write the record, last and atomically: an export is used only once it has one."""
@@ -56,14 +61,31 @@ class ExportRecord:
             return None
 
 
+class QuestionEncoder(Protocol):
+    """Texts to unit-length float32 vectors, from an export."""
+
+    backend: str
+
+    def encode(self, texts: list[str], alone: bool = True) -> np.ndarray: ...
+
+
+def open_encoder(folder: Path, record: ExportRecord) -> QuestionEncoder:
+    """The encoder of the export in ``folder``."""
+    if record.kind == "static":
+        return StaticEncoder(folder)
+    return OnnxEncoder(folder, record)
+
+
 class OnnxEncoder:
-    """Encodes texts with the exported, mean-pooled and normalised model in ``folder``."""
+    """Encodes texts with an exported mean-pooled, normalised transformer."""
+
+    backend = "onnx"
 
     def __init__(self, folder: Path, record: ExportRecord) -> None:
         # A lone call uses every core (8.1 ms against 8.9 ms on one of 2 cores in
         # `python -m bench.question_encoders`); calls running side by side take one core each.
-        self._wide = _session(folder / MODEL_FILE, threads=0)
-        self._narrow = _session(folder / MODEL_FILE, threads=1)
+        self._wide = _session(folder / ONNX_FILE, threads=0)
+        self._narrow = _session(folder / ONNX_FILE, threads=1)
         self._inputs = {i.name for i in self._wide.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         self._tokenizer.enable_truncation(record.max_length)
@@ -82,8 +104,35 @@ class OnnxEncoder:
         return np.ascontiguousarray(session.run(None, feed)[0], dtype=np.float32)
 
 
-def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    """A session on ``threads`` cores (0: all of them)."""
+class StaticEncoder:
+    """Encodes texts as the normalised mean of their tokens' vectors (no special tokens,
+    no truncation), as sentence-transformers' ``StaticEmbedding`` does."""
+
+    backend = "numpy"
+
+    def __init__(self, folder: Path) -> None:
+        self._table = np.load(folder / TABLE_FILE)
+        self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self._tokenizing = threading.Lock()
+
+    def encode(self, texts: list[str], alone: bool = True) -> np.ndarray:
+        """Vectors of ``texts`` (a text without tokens gets the zero vector)."""
+        with self._tokenizing:
+            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        vectors = np.zeros((len(texts), self._table.shape[1]), dtype=np.float32)
+        for row, encoding in enumerate(encodings):
+            if encoding.ids:
+                vectors[row] = self._table[encoding.ids].mean(axis=0)
+        lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(lengths, 1e-12)
+
+
+def _session(path: Path, threads: int):
+    """An ONNX Runtime session on ``threads`` cores (0: all of them)."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     options.intra_op_num_threads = threads

@@ -350,8 +350,8 @@ class LexicalSegment:
         order = np.argsort(-bounds, kind="stable")
         untaken = np.concatenate([np.cumsum(bounds[order][::-1])[::-1], [0.0]])  # what terms order[i:] add at most
         partial = _scratch_array("partial", len(self), np.float32)
-        touched: list[np.ndarray] = []
-        threshold, taken, read = floor, 0, 0
+        touched = _scratch_array("touched", len(self), np.int32)  # [:held] the positions partial holds, each once
+        threshold, taken, read, held = floor, 0, 0, 0
         try:
             while taken < len(order) and untaken[taken] >= threshold * _MARGIN:
                 column = int(question.columns[order[taken]])
@@ -359,17 +359,18 @@ class LexicalSegment:
                 read += len(positions)
                 if read * SPARSE_SHARE > len(self):
                     return None  # summing every posting at once is cheaper
-                touched.append(positions[partial[positions] == 0])
+                new = positions[partial[positions] == 0]
+                touched[held : held + len(new)] = new
+                held += len(new)
                 partial[positions] += self._weights(positions, tf, float(question.idf[order[taken]]),
                                                     question.average_length)
                 taken += 1
-                threshold = max(threshold, _kth_best(partial, np.concatenate(touched), k, dead))
-            held = _in_reach(partial, touched, len(self), threshold * _MARGIN - untaken[taken])
-            sums = partial[held].astype(np.float64)
+                threshold = max(threshold, _kth_best(partial, touched[:held], k, dead))
+            reach = _in_reach(partial, touched[:held], len(self), threshold * _MARGIN - untaken[taken])
+            sums = partial[reach].astype(np.float64)
         finally:
-            for positions in touched:
-                partial[positions] = 0.0
-        candidates = self._reaching(question, order[taken:], untaken[taken + 1:], held, sums, threshold * _MARGIN)
+            partial[touched[:held]] = 0.0
+        candidates = self._reaching(question, order[taken:], untaken[taken + 1:], reach, sums, threshold * _MARGIN)
         scores = self._scores_of(candidates, question)
         if dead is not None:
             scores[dead[candidates]] = 0.0
@@ -395,15 +396,13 @@ class LexicalSegment:
 _MARGIN = 1 - 1e-4
 
 
-def _in_reach(partial: np.ndarray, touched: list[np.ndarray], size: int, least: float) -> np.ndarray:
-    """The positions ``touched`` (in parts, each once) whose ``partial`` score is at
-    least ``least`` (and above 0), sorted: many are read off the whole array in order,
-    which is quicker than sorting them."""
-    held = sum(len(part) for part in touched)
-    if held * MASK_SHARE > size:
+def _in_reach(partial: np.ndarray, touched: np.ndarray, size: int, least: float) -> np.ndarray:
+    """The positions ``touched`` (each once) whose ``partial`` score is at least ``least``
+    (and above 0), sorted: many are read off the whole array in order, which is quicker
+    than sorting them."""
+    if len(touched) * MASK_SHARE > size:
         return np.flatnonzero(partial[:size] >= least if least > 0 else partial[:size] > 0)
-    positions = np.concatenate(touched) if touched else np.zeros(0, np.int32)
-    return np.sort(positions[partial[positions] >= least])
+    return np.sort(touched[partial[touched] >= least])
 
 
 def _kth_best(partial: np.ndarray, held: np.ndarray, k: int, dead: np.ndarray | None) -> float:
@@ -416,8 +415,9 @@ _scratch = threading.local()  # each search thread's own arrays over the positio
 
 
 def _scratch_array(name: str, size: int, dtype: type) -> np.ndarray:
-    """This thread's array ``name`` of at least ``size`` zeros (or slots left as
-    ``_located`` leaves them), grown when too short."""
+    """This thread's array ``name`` of at least ``size`` zeros (or what its last use
+    left, where that is read only after it is written: ``_located``'s slots, the
+    positions ``_maxscore`` touched), grown when too short."""
     found = getattr(_scratch, name, None)
     if found is None or len(found) < size:
         found = np.zeros(max(size, 2 * len(found) if found is not None else 0), dtype)

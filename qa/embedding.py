@@ -85,10 +85,9 @@ class Embedder:
     Passages go through PyTorch. With ``backend`` "onnx", questions go through an
     export of the model (``qa.exports``: ONNX Runtime for a mean-pooled transformer,
     NumPy for a static one; PyTorch for any other model), and their vectors are kept
-    in an ``LRUCache`` of ``cache_size`` entries. Where an
-    export of the model checked before is cached, PyTorch and the model's weights
-    load only when passages are first encoded (or ``load_in_background`` is called).
-    """
+    in an ``LRUCache`` of ``cache_size`` entries. Where an export checked before is
+    cached, PyTorch and the model's weights load only when passages are first encoded
+    (or ``load_in_background`` is called)."""
 
     def __init__(
         self,
@@ -107,9 +106,9 @@ class Embedder:
         self._model: Any = None
         self._loading = threading.Lock()
         cached = self._cached_encoder(onnx_cache) if backend == "onnx" else None
-        self._exported = cached[0] if cached else None
+        self._exported: QuestionEncoder | None = None
         if cached:
-            self.dimension = cached[1]
+            self._exported, self.dimension = cached
         else:
             loaded = self._passage_model()
             self.dimension = int(loaded.get_embedding_dimension() or len(self.encode(["a"])[0]))

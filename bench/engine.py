@@ -232,8 +232,7 @@ def main() -> None:
 def format_table(small: dict, rows: list[dict]) -> str:
     lines = ["paragraphs  per file  passages  no-encoder p/s, peak MB  ingest p/s  encoder p/s  ratio  "
              "ingest peak MB  open s (index)  first write s  hybrid p50/p99 ms (first round)  dense p50  lexical p50  "
-             "PUT p50/max ms  "
-             "RSS before/after PUTs, peak MB"]
+             "PUT p50/max ms  RSS open; before/after PUTs, peak MB"]
     for row in [small, *rows]:
         s, f, p, i, a = row["search"], row["search_first"], row["put"], row["ingest"], row["store_alone"]
         lines.append(
@@ -245,7 +244,7 @@ def format_table(small: dict, rows: list[dict]) -> str:
             f"{s['hybrid']['p50_ms']:>7.1f} / {s['hybrid']['p99_ms']:<7.1f} ({f['hybrid']['p50_ms']:>5.1f} / "
             f"{f['hybrid']['p99_ms']:<6.1f})  {s['dense']['p50_ms']:>9.1f}  "
             f"{s['lexical']['p50_ms']:>11.1f}  {p['p50_ms']:>6.0f} / {p['max_ms']:<6.0f}  "
-            f"{p['rss_before_mb']:,.0f} / {p['rss_after_mb']:,.0f}, {p['peak_mb']:,.0f}")
+            f"{row['rss_open_mb']:,.0f}; {p['rss_before_mb']:,.0f} / {p['rss_after_mb']:,.0f}, {p['peak_mb']:,.0f}")
     return "\n".join(lines)
 
 

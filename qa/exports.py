@@ -4,7 +4,8 @@ An export (``qa.exporter`` makes it once from the loaded PyTorch model) is a fol
 in the cache: the model in a form that needs no PyTorch, its tokenizer, and a record
 of how its vectors compared with PyTorch's. A checked export is all it takes to
 encode questions, so a server that only searches starts without importing PyTorch
-or sentence-transformers (about 10 s of a 2-core machine's start, and 500 MB).
+or sentence-transformers, most of the time and memory a start took
+(`python -m bench.start`).
 
 Two kinds: a mean-pooled transformer runs in ONNX Runtime (about 2.5 times as fast
 as PyTorch for one short question on 2 CPU cores, cosine 1.0 on the bundled model;

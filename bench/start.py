@@ -57,7 +57,8 @@ def start_once(root: Path, cache: Path, extra: dict[str, str]) -> dict:
         if "QA_API_TOKEN" in extra:
             asked = time.perf_counter()
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-            connection.request("PUT", "/api/documents/bench-start", json.dumps({"title": "t", "text": f"A write at {time.time()}."}),
+            body = json.dumps({"title": "t", "text": f"A write at {time.time()}."})
+            connection.request("PUT", "/api/documents/bench-start", body,
                                {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
             assert connection.getresponse().status in (200, 201)
             figures["first_write_s"] = time.perf_counter() - asked

@@ -35,7 +35,7 @@ SEGMENT_PASSAGES = 200_000
 # The most a merged segment holds, in bytes of half-precision vectors (Milvus's
 # segment.maxSize is 1 GiB too): about 1.4 million passages of 384 dimensions. Few
 # large segments search faster than many small ones, each of which is searched in
-# full; a merge holds this much in memory while it builds.
+# full; a merge writes the index's lists in place, holding none of them.
 MERGED_BYTES = 1 << 30
 # Vectors of an exact segment a merge reads at a time (75 MB at 384 dimensions).
 READ_VECTORS = 1 << 16
@@ -225,9 +225,9 @@ def merged(views: list[SegmentView], settings: LexicalSettings, folder: Path) ->
     """One segment holding the live passages of ``views`` (adjacent, in order), saved
     in ``folder`` and opened memory-mapped (in memory if none is live).
 
-    Built part by part so that a merge holds at most one of its outputs and one source
-    segment in memory at a time: BM25's postings are joined and written, then the
-    vectors are indexed and written."""
+    Built part by part so that a merge holds little of its output and one source part
+    in memory at a time: BM25's postings are joined and written, then the vectors'
+    index is written, its lists filled in place as the sources are read."""
     parts = [(view, view.live_positions()) for view in views]
     rows = np.concatenate([view.segment.rows[live] for view, live in parts])
     dimension = views[0].segment.vectors.dimension
@@ -236,8 +236,8 @@ def merged(views: list[SegmentView], settings: LexicalSettings, folder: Path) ->
     name = uuid.uuid4().hex
     with _staged(folder, name) as staging:
         save_joined([(view.segment.lexical, live) for view, live in parts], settings, staging)
-        VectorStore.build([source for view, live in parts for source in view.segment.vector_sources(live)],
-                          dimension).save(staging / VECTORS)
+        VectorStore.write([source for view, live in parts for source in view.segment.vector_sources(live)],
+                          dimension, staging / VECTORS)
         _save_rows(staging, rows)
     return Segment.load(folder, name, settings)
 

@@ -135,6 +135,22 @@ class VectorStore:
         flags = faiss.IO_FLAG_MMAP if ivf else faiss.IO_FLAG_MMAP_IFC
         return cls(faiss.read_index(str(path), flags | faiss.IO_FLAG_READ_ONLY))
 
+    @classmethod
+    def write(cls, sources: list[VectorSource], dimension: int, path: Path) -> None:
+        """Save to ``path`` the index ``build`` makes of ``sources``, without holding it:
+        an IVF index's lists are written in place as the sources are read, so what is
+        in memory at once is one source's vectors, not the index (768 MB of codes at
+        a million vectors of 384 dimensions)."""
+        if sum(source.size for source in sources) > EXACT_UP_TO:
+            ivf = _write_ivf(sources, dimension, path)
+            if ivf.nprobe <= MAX_PROBED_SHARE * ivf.nlist:
+                return
+            log.info("IVF would search %d of %d lists for recall %.2f: searching exactly instead",
+                     ivf.nprobe, ivf.nlist, TARGET_RECALL)
+            del ivf  # its map of the file, which is written afresh
+            path.unlink()
+        cls.build(sources, dimension, exact=True).save(path)
+
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
 
@@ -219,13 +235,27 @@ class VectorStore:
         return out
 
 
-def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFScalarQuantizer:
-    """An IVF index of half-precision vectors from ``sources``, its nprobe calibrated.
+@dataclass
+class _IvfPlan:
+    """An IVF index trained on a sample of its vectors, before any is added: which list
+    each vector of each source goes to, and calibration questions with the scores of
+    their exact nearest vectors."""
 
-    Three passes read each source in turn: the first draws the training sample and the
-    calibration questions; the second finds the questions' exact neighbours and each
-    vector's list, so that every list is allocated once at its final size (lists grown
-    as vectors come hold up to twice their codes); the third adds the vectors."""
+    index: faiss.IndexIVFScalarQuantizer
+    offsets: np.ndarray  # where each source's positions begin
+    assigned: list[np.ndarray]  # each source's vectors' lists
+    queries: np.ndarray
+    truth: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.bincount(np.concatenate(self.assigned), minlength=self.index.nlist)
+
+
+def _ivf_plan(sources: list[VectorSource], dimension: int) -> _IvfPlan:
+    """Two passes over ``sources``, each read in turn: the first draws the training
+    sample and the calibration questions; the second finds the questions' exact
+    neighbours and each vector's list."""
     offsets = np.cumsum([0] + [source.size for source in sources])
     n = int(offsets[-1])
     lists = max(1, int(LISTS_PER_ROOT * np.sqrt(n)))
@@ -252,15 +282,87 @@ def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFSca
             truth.add(part)
             assigned.append(index.quantizer.assign(part, 1).ravel())
             del part
-        _reserve(index, np.bincount(np.concatenate(assigned), minlength=lists))
-        for source, first, lists_of in zip(sources, offsets, assigned):
+    return _IvfPlan(index, offsets, assigned, queries, truth.scores)
+
+
+def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFScalarQuantizer:
+    """An IVF index of half-precision vectors from ``sources``, in memory, its nprobe
+    calibrated. A third pass adds the vectors, every list allocated once at its final
+    size (lists grown as vectors come hold up to twice their codes)."""
+    plan = _ivf_plan(sources, dimension)
+    index = plan.index
+    with _all_cores():
+        _reserve(index, plan.sizes)
+        for source, first, lists_of in zip(sources, plan.offsets, plan.assigned):
             part = _float32(source.read())
             ids = np.arange(first, first + len(part), dtype=np.int64)
             index.add_core(len(part), faiss.swig_ptr(part), faiss.swig_ptr(ids), faiss.swig_ptr(lists_of))
             del part
-        index.nprobe = _calibrated_nprobe(index, queries, truth.scores)
-    log.info("built an IVF index of %d vectors in %d lists, searching %d per question", n, lists, index.nprobe)
+        index.nprobe = _calibrated_nprobe(index, plan.queries, plan.truth)
+    log.info("built an IVF index of %d vectors in %d lists, searching %d per question", index.ntotal, index.nlist,
+             index.nprobe)
     return index
+
+
+def _write_ivf(sources: list[VectorSource], dimension: int, path: Path) -> faiss.IndexIVF:
+    """The IVF index ``_build_ivf`` makes, written to ``path`` as FAISS writes it, its
+    lists filled in place part by part as a third pass reads the sources: the build
+    holds one part's vectors, never every list. Calibrated on the written file, opened
+    memory-mapped (returned so), whose header then gets the nprobe found."""
+    plan = _ivf_plan(sources, dimension)
+    index, sizes = plan.index, plan.sizes
+    index.ntotal = int(plan.offsets[-1])
+    header, code_size = _ivf_header(index), int(index.code_size)
+    lists_header = (_IVF_LISTS + np.array([index.nlist, code_size], "<u8").tobytes() + b"full"
+                    + np.array([len(sizes), *sizes], "<u8").tobytes())
+    # Each list's codes, then its ids, list after list: where each list's begin.
+    codes_at = len(header) + len(lists_header) + np.concatenate([[0], np.cumsum(sizes * (code_size + 8))[:-1]])
+    ids_at = codes_at + sizes * code_size
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(descriptor, header + lists_header)
+        filled = np.zeros(len(sizes), np.int64)
+        for source, first, lists_of in zip(sources, plan.offsets, plan.assigned):
+            _write_part(descriptor, index, _float32(source.read()), first, lists_of, (codes_at, ids_at, filled))
+        written = cast(faiss.IndexIVF, faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY))
+        with _all_cores():
+            written.nprobe = index.nprobe = _calibrated_nprobe(written, plan.queries, plan.truth)
+        os.pwrite(descriptor, _ivf_header(index, len(header)), 0)
+    finally:
+        os.close(descriptor)
+    log.info("wrote an IVF index of %d vectors in %d lists, searching %d per question", index.ntotal, index.nlist,
+             index.nprobe)
+    return written
+
+
+_IVF_LISTS = b"ilar"  # how FAISS's file of an index's inverted lists (ArrayInvertedLists) begins
+
+
+def _ivf_header(index: faiss.IndexIVF, length: int | None = None) -> bytes:
+    """What FAISS writes of ``index`` (lists left empty) before its inverted lists;
+    ``length`` checks it is as long as before (only the nprobe in it changed)."""
+    written = faiss.serialize_index(index).tobytes()
+    at = written.rfind(_IVF_LISTS)
+    empty = _IVF_LISTS + np.array([index.nlist, index.code_size], "<u8").tobytes() + b"sprs" + bytes(8)
+    if written[at:] != empty or length not in (None, at):
+        raise RuntimeError("FAISS wrote an IVF index in a form this version does not know")
+    return written[:at]
+
+
+def _write_part(descriptor: int, index: faiss.IndexIVFScalarQuantizer, part: np.ndarray, first: int,
+                lists_of: np.ndarray, places: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """Encode one part's vectors and write each list's share of them after what is
+    already in it (``places``: each list's codes and ids offsets, and vectors filled)."""
+    codes_at, ids_at, filled = places
+    codes = index.sq.compute_codes(part)
+    order = np.argsort(lists_of, kind="stable")  # positions ascending within each list, as add_core leaves them
+    codes, ids, lists_of = codes[order], (first + order).astype("<i8"), lists_of[order]
+    starts = np.flatnonzero(np.concatenate([[True], lists_of[1:] != lists_of[:-1]]))
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(order)]):
+        number = int(lists_of[start])
+        os.pwrite(descriptor, codes[start:end].data, int(codes_at[number] + filled[number] * codes.shape[1]))
+        os.pwrite(descriptor, ids[start:end].data, int(ids_at[number] + filled[number] * 8))
+        filled[number] += end - start
 
 
 def _reserve(index: faiss.IndexIVF, sizes: np.ndarray) -> None:

@@ -164,9 +164,9 @@ def small_segments(monkeypatch):
     monkeypatch.setattr(qa.segments, "EXACT_UP_TO", 20)
     monkeypatch.setattr(qa.vector_store, "EXACT_UP_TO", 20)
     built: list[int] = []
-    build = qa.vector_store._build_ivf
-    monkeypatch.setattr(qa.vector_store, "_build_ivf",
-                        lambda sources, dimension: built.append(sum(s.size for s in sources)) or build(sources, dimension))
+    plan = qa.vector_store._ivf_plan
+    monkeypatch.setattr(qa.vector_store, "_ivf_plan",
+                        lambda sources, dimension: built.append(sum(s.size for s in sources)) or plan(sources, dimension))
     return built
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from qa import vector_store
-from qa.vector_store import Selection, VectorStore
+from qa.vector_store import Selection, VectorSource, VectorStore
 
 
 def _unit_rows(rng, n, d=384):
@@ -88,6 +88,22 @@ def test_an_approximate_index_searches_only_the_positions_a_selection_allows(sma
     assert _recall_at_10(renumbered, queries, data[keep]) >= 0.95
     _, own = loaded.search(data[kept[::97]], 1, Selection.of_positions(kept, len(data)))
     assert own[:, 0].tolist() == kept[::97].tolist()
+
+
+def test_an_index_written_as_its_sources_are_read_is_the_one_built_in_memory(small_threshold, tmp_path):
+    """What a merge writes list by list is byte for byte what FAISS saves of the index
+    built in memory, and data without clusters falls back to exact search either way."""
+    for data in (_clustered_rows(9000, seed=11), np.random.default_rng(12).standard_normal((4000, 32))):
+        data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+        sources = [VectorSource.of(data[first : first + 2500]) for first in range(0, len(data), 2500)]
+        VectorStore.build(sources, data.shape[1]).save(tmp_path / "built.faiss")
+        VectorStore.write(sources, data.shape[1], tmp_path / "written.faiss")
+        assert (tmp_path / "written.faiss").read_bytes() == (tmp_path / "built.faiss").read_bytes()
+        written = VectorStore.load(tmp_path / "written.faiss")
+        assert written.kind == ("ivf" if len(data) == 9000 else "exact")
+        queries = data[::50]
+        np.testing.assert_array_equal(written.search(queries, 10)[1],
+                                      VectorStore.load(tmp_path / "built.faiss").search(queries, 10)[1])
 
 
 def test_a_saved_index_opens_memory_mapped_with_the_same_answers(small_threshold, tmp_path):

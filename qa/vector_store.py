@@ -353,6 +353,8 @@ def _write_part(descriptor: int, index: faiss.IndexIVFScalarQuantizer, part: np.
                 lists_of: np.ndarray, places: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     """Encode one part's vectors and write each list's share of them after what is
     already in it (``places``: each list's codes and ids offsets, and vectors filled)."""
+    if not len(part):  # a merged segment's source with no live passage left
+        return
     codes_at, ids_at, filled = places
     codes = index.sq.compute_codes(part)
     order = np.argsort(lists_of, kind="stable")  # positions ascending within each list, as add_core leaves them

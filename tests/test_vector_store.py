@@ -96,6 +96,7 @@ def test_an_index_written_as_its_sources_are_read_is_the_one_built_in_memory(sma
     for data in (_clustered_rows(9000, seed=11), np.random.default_rng(12).standard_normal((4000, 32))):
         data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
         sources = [VectorSource.of(data[first : first + 2500]) for first in range(0, len(data), 2500)]
+        sources.insert(1, VectorSource.of(data[:0]))  # a merged segment with no live passage left
         VectorStore.build(sources, data.shape[1]).save(tmp_path / "built.faiss")
         VectorStore.write(sources, data.shape[1], tmp_path / "written.faiss")
         assert (tmp_path / "written.faiss").read_bytes() == (tmp_path / "built.faiss").read_bytes()

@@ -220,6 +220,9 @@ def serve(host: str, port: int, workers: int, threads: int, choice: EngineChoice
               "MILVUS_TOKEN": choice.milvus_token, "MODEL": model, "BACKEND": backend,
               "QUESTION_CACHE": question_cache, "LOG_QUERIES": log_queries}
     click.echo(f"serving {choice.describe()} on http://{host}:{port}/ with {workers} worker(s)", err=True)
+    from qa.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts; gunicorn's workers inherit it
     if workers > 1:
         from qa.web import workers as gunicorn_workers
 

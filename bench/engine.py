@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.speed import SQUAD, _free_port, _peak_memory_mb, _wait_until_ready
+from bench.speed import SQUAD, _free_port, _wait_until_ready, memory_mb, peak_memory_mb
 from bench.stand_in import build_static_model
 
 SCIFACT = SQUAD.parent.parent / "scifact"
@@ -130,10 +130,7 @@ class Server:
         return response.status, json.loads(response.read())
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return memory_mb(self.process.pid)
 
     def close(self) -> None:
         self.process.terminate()
@@ -182,7 +179,7 @@ def put_times(server: Server) -> dict:
         found = server.ask("GET", "/api/search?" + urllib.parse.urlencode({"q": marker, "mode": "lexical"}))[1]
         assert status == 201 and found["results"][0]["doc_id"] == f"bench-put-{n}", (status, found)
     return {"p50_ms": float(np.percentile(took, 50)), "max_ms": max(took), "rss_before_mb": before,
-            "rss_after_mb": server.rss_mb(), "peak_mb": _peak_memory_mb(server.process.pid)}
+            "rss_after_mb": server.rss_mb(), "peak_mb": peak_memory_mb(server.process.pid)}
 
 
 def questions() -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.speed import memory_mb
 from qa.vector_store import VectorStore
 
 DIMENSION = 384
@@ -56,13 +57,6 @@ def _one_at_a_time(store: VectorStore, questions: np.ndarray) -> tuple[np.ndarra
     return np.array(found), times
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def measure(n: int, distribution: str, exact_questions: int = 20) -> dict:
     vectors = synthetic(n, distribution, seed=1)
     questions = synthetic(QUESTIONS, distribution, seed=2)
@@ -78,11 +72,11 @@ def measure(n: int, distribution: str, exact_questions: int = 20) -> dict:
         path = Path(folder) / "vectors.faiss"
         store.save(path)
         del store
-        before = _rss_mb()
+        before = memory_mb()
         opened = VectorStore.load(path)
         mapped_found, mapped_times = _one_at_a_time(opened, questions)
         kind, nprobe = opened.kind, opened.nprobe
-        opened_mb = _rss_mb() - before
+        opened_mb = memory_mb() - before
         file_mb = path.stat().st_size / 2**20
     return {
         "vectors": n, "distribution": distribution, "index": kind, "nprobe": nprobe, "build_s": build_s,

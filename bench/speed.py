@@ -135,7 +135,7 @@ def measure_http(workload: Workload, root: Path, embedder: Embedder, seconds: fl
         figures["one_client"]["encode_p50_ms"] = (encode_before + _encode_p50(embedder, workload.questions)) / 2
         for clients in (4, 16):
             figures[f"{clients}_clients"] = load(port, paths, clients, seconds)
-        figures["peak_memory_mb"] = _peak_memory_mb(server.pid)
+        figures["peak_memory_mb"] = peak_memory_mb(server.pid)
         return figures
     finally:
         server.terminate()
@@ -242,12 +242,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _peak_memory_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), in MiB."""
+def memory_mb(pid: int | str = "self", field: str = "VmRSS") -> float:
+    """A process's memory figure from /proc (VmRSS, resident now, by default), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_memory_mb(pid: int | str = "self") -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    return memory_mb(pid, "VmHWM")
 
 
 def measure_txtai(workload: Workload, python: str, work: Path) -> dict:

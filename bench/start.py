@@ -29,18 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.speed import _free_port, _wait_until_ready
+from bench.speed import _free_port, _wait_until_ready, memory_mb
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 TOKEN = "bench-start"
 WAYS = {"read-only": {}, "writable": {"QA_API_TOKEN": TOKEN}, "torch (baseline)": {"QA_BACKEND": "torch"}}
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_once(root: Path, cache: Path, extra: dict[str, str]) -> dict:
@@ -53,7 +46,7 @@ def start_once(root: Path, cache: Path, extra: dict[str, str]) -> dict:
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_until_ready(port, process)
-        figures = {"ready_s": time.perf_counter() - started, "rss_mb": rss_mb(process.pid)}
+        figures = {"ready_s": time.perf_counter() - started, "rss_mb": memory_mb(process.pid)}
         if "QA_API_TOKEN" in extra:
             asked = time.perf_counter()
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
@@ -62,7 +55,7 @@ def start_once(root: Path, cache: Path, extra: dict[str, str]) -> dict:
                                {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
             assert connection.getresponse().status in (200, 201)
             figures["first_write_s"] = time.perf_counter() - asked
-            figures["rss_after_write_mb"] = rss_mb(process.pid)
+            figures["rss_after_write_mb"] = memory_mb(process.pid)
         return figures
     finally:
         process.terminate()

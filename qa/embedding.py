@@ -25,7 +25,7 @@ from qa.errors import IndexUnavailable, QAError  # noqa: E402
 from qa.lru import LRUCache  # noqa: E402
 
 if TYPE_CHECKING:
-    from qa.exports import QuestionEncoder
+    from qa.exports import ExportRecord, QuestionEncoder
 
 log = logging.getLogger(__name__)
 DEFAULT_ONNX_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa" / "onnx"
@@ -62,6 +62,15 @@ def checked_device(device: str | None) -> str:
         raise QAError(f"the device (--device, QA_DEVICE) is {device!r}, but PyTorch sees no CUDA GPU here "
                       f"(a CPU build of PyTorch? the README says how to install a CUDA one)", code="invalid_setting")
     return device
+
+
+def _cached_export(cache: Path, location: str) -> tuple[Path, ExportRecord | None]:
+    """The folder in ``cache`` for the export of the model at ``location``, and the
+    record of the export found there (None where there is none)."""
+    from qa.exports import ExportRecord, export_folder
+
+    folder = export_folder(cache, location)
+    return folder, ExportRecord.load(folder)
 
 
 def _load(location: str, name: str, device: str | None) -> Any:
@@ -105,26 +114,26 @@ class Embedder:
         self._device = device
         self._model: Any = None
         self._loading = threading.Lock()
-        cached = self._cached_encoder(onnx_cache) if backend == "onnx" else None
+        export = _cached_export(onnx_cache, self._location) if backend == "onnx" else None
+        cached = self._cached_encoder(*export) if export else None
         self._exported: QuestionEncoder | None = None
         if cached:
             self._exported, self.dimension = cached
         else:
             loaded = self._passage_model()
             self.dimension = int(loaded.get_embedding_dimension() or len(self.encode(["a"])[0]))
-            self._exported = self._exported_encoder(onnx_cache) if backend == "onnx" else None
+            self._exported = self._exported_encoder(*export) if export else None
         self.backend = self._exported.backend if self._exported else "torch"
         # Exported, batches run side by side, one per core (see OnnxEncoder).
         self.batcher = MicroBatcher(self._encode_questions_now,
                                     workers=(os.cpu_count() or 1) if self._exported else 1)
 
-    def _cached_encoder(self, cache: Path) -> tuple[QuestionEncoder, int] | None:
-        """The encoder of an export of this model checked before, made without PyTorch,
-        and the model's dimension; None where there is none (or it cannot be read)."""
-        from qa.exports import ExportRecord, export_folder, open_encoder
+    def _cached_encoder(self, folder: Path, record: ExportRecord | None) -> tuple[QuestionEncoder, int] | None:
+        """The encoder of the export in ``folder`` if ``record`` says it was checked
+        before, made without PyTorch, and the model's dimension; None where there is
+        none (or it cannot be read)."""
+        from qa.exports import open_encoder
 
-        folder = export_folder(cache, self._location)
-        record = ExportRecord.load(folder)
         if record is None or record.cosine < EXPORT_AGREEMENT:
             return None
         try:
@@ -133,16 +142,14 @@ class Embedder:
             log.warning("the cached export of %s cannot be read (%s): exporting it again", self.name, error)
             return None
 
-    def _exported_encoder(self, cache: Path) -> QuestionEncoder | None:
-        """The encoder of an export of this model made now and checked against PyTorch;
-        None where no export reproduces the model, or it cannot be written."""
-        from qa.exports import ExportRecord, export_folder, open_encoder
+    def _exported_encoder(self, folder: Path, record: ExportRecord | None) -> QuestionEncoder | None:
+        """The encoder of an export of this model made now in ``folder`` and checked
+        against PyTorch, unless ``record`` says it was found to differ before; None
+        where no export reproduces the model, or it cannot be written."""
+        from qa.exports import open_encoder
 
-        folder = export_folder(cache, self._location)
-        record = ExportRecord.load(folder)
-        if record is not None and record.cosine < EXPORT_AGREEMENT:  # checked before, and found to differ
-            log.warning("questions go through PyTorch: the export of %s gives other vectors (cosine %.4f)",
-                        self.name, record.cosine)
+        if record is not None and record.cosine < EXPORT_AGREEMENT:
+            self._warn_differs(record.cosine)
             return None
         from qa.exporter import NotExportable, export
 
@@ -161,10 +168,13 @@ class Embedder:
         except OSError as error:
             log.warning("the export's check is not saved (%s): the next start checks it again", error)
         if cosine < EXPORT_AGREEMENT:
-            log.warning("questions go through PyTorch: the export of %s gives other vectors (cosine %.4f)",
-                        self.name, cosine)
+            self._warn_differs(cosine)
             return None
         return encoder
+
+    def _warn_differs(self, cosine: float) -> None:
+        log.warning("questions go through PyTorch: the export of %s gives other vectors (cosine %.4f)",
+                    self.name, cosine)
 
     def load_in_background(self) -> None:
         """Start loading the passage model on a thread of its own, so that the first

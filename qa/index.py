@@ -68,8 +68,8 @@ DERIVED_FORMAT = 3
 CHECK_EVERY_SECONDS = 0.1
 # Passages read from the store at a time while a snapshot takes in new ones.
 READ_ROWS = 10_000
-# A segment built with this many passages is saved at once and opened memory-mapped,
-# so that a bulk ingest holds one segment's worth in memory, never the whole index.
+# A segment gathering this many passages is written to disk as it grows and opened
+# memory-mapped, so that a bulk ingest holds none of its vectors, never the whole index.
 SAVED_FROM = 20_000
 # A saved segment no snapshot names is deleted once this old: younger, it may be one
 # another process has saved and not yet named.
@@ -182,7 +182,7 @@ class Index:
                 self._pending = None  # the next update reads every change since the snapshot
             return
         if pending is None:
-            pending = self._pending = _Pending(SegmentBuilder(self.dimension, self._lexical), [],
+            pending = self._pending = _Pending(self._builder(), [],
                                                self._snapshot.generation, self._snapshot.documents)
         if revisions:
             pending.builder.add(np.concatenate(result.added_rows), np.concatenate([r.vectors for r in revisions]),
@@ -293,7 +293,7 @@ class Index:
         time, so that their texts are never all in memory at once; rows purged meanwhile
         are left out."""
         built: list[Segment] = []
-        builder = SegmentBuilder(self.dimension, self._lexical)
+        builder = self._builder()
         for first in range(0, len(rows), READ_ROWS):
             batch = rows[first : first + READ_ROWS]
             records = self.store.passages(batch)
@@ -305,16 +305,20 @@ class Index:
                                        records[row].passage.section) for row in found])
             if len(builder) >= SEGMENT_PASSAGES:
                 built.append(self._settled(builder.build()))
-                builder = SegmentBuilder(self.dimension, self._lexical)
+                builder = self._builder()
         if len(builder):
             built.append(self._settled(builder.build()))
         return built
+
+    def _builder(self) -> SegmentBuilder:
+        """A builder for the next segment, which saves it once it is large."""
+        return SegmentBuilder(self.dimension, self._lexical, saved_in=self.segments, saved_from=SAVED_FROM)
 
     def _settled(self, segment: Segment) -> Segment:
         """``segment``, or once it is large, the same saved and opened memory-mapped. Where
         it cannot be saved (a full or read-only disk), it is kept in memory, and the
         derived files are only older."""
-        if len(segment) < SAVED_FROM:
+        if segment.directory is not None or len(segment) < SAVED_FROM:
             return segment
         try:
             segment.save(self.segments)

@@ -14,21 +14,25 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import shutil
 import uuid
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from qa.lexical import LexicalSegment, LexicalSettings, TermCounter, save_joined
-from qa.vector_store import EXACT_UP_TO, Selection, VectorSource, VectorStore
+from qa.vector_store import EXACT_UP_TO, FlatFile, Selection, VectorSource, VectorStore
 
 SEGMENT = "segment.json"
 ROWS = "rows.npy"
 VECTORS = "vectors.faiss"
+SPOOLED = "vectors.flat"  # a staged segment's vectors while its index is written from them
 # The most passages a write's segment holds: what writes gather in memory before they
 # are built (vectors, and FAISS's copy of them) stays bounded.
 SEGMENT_PASSAGES = 200_000
@@ -44,6 +48,7 @@ READ_VECTORS = 1 << 16
 MERGE_FACTOR = 8
 # ... or once a segment has lost this share of its passages to deletions.
 DELETED_SHARE = 0.3
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
@@ -83,44 +88,73 @@ class Segment:
             raise ValueError(f"segment {name}: its parts hold different numbers of passages")
         return segment
 
-    def read_vectors(self, positions: np.ndarray) -> np.ndarray:
-        """The vectors at ``positions``, read from the segment's file if it was saved
-        (not through the map searches use, whose pages would then stay in memory).
-        Exact ones are mapped afresh, so that only the pages of ``positions`` are read."""
-        if self.directory is None:
-            return self.vectors.vectors(positions)
-        exact = self.vectors.kind == "exact"
-        return VectorStore.load(self.directory / VECTORS, mapped=exact).vectors(positions)
-
     def vector_sources(self, positions: np.ndarray) -> list[VectorSource]:
-        """The vectors at ``positions`` as sources to build an index from: exact ones
-        ``READ_VECTORS`` at a time (what a merge holds of them at once); an IVF index's
-        whole, since each part would decode every list."""
-        parts = [positions] if self.vectors.kind == "ivf" else \
-            [positions[first : first + READ_VECTORS] for first in range(0, len(positions), READ_VECTORS)]
-        return [VectorSource(len(part), functools.partial(self.read_vectors, part)) for part in parts]
+        """The vectors at ``positions`` as sources to build an index from, read from the
+        segment's file if it was saved (not through the map searches use, whose pages
+        would then stay in memory): exact ones ``READ_VECTORS`` at a time (what a merge
+        holds of them at once); an IVF index's whole, since each part would decode every
+        list."""
+        if self.directory is None:
+            return [VectorSource(len(positions), functools.partial(self.vectors.vectors, positions))]
+        if self.vectors.kind == "exact":
+            return _exact_sources(self.directory / VECTORS, positions)
+        read = functools.partial(VectorStore.load(self.directory / VECTORS, mapped=False).vectors, positions)
+        return [VectorSource(len(positions), read)]
+
+
+class _Staging:
+    """A folder a segment's files are written in, then renamed ``folder/<name>`` once
+    they are all written and synced (whole or not at all). Removed if it is discarded,
+    or left behind when its owner is gone."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.path = folder / f".tmp-{uuid.uuid4().hex}"
+        self.path.mkdir()
+        self._removal = weakref.finalize(self, shutil.rmtree, self.path, True)
+
+    def keep_fresh(self) -> None:
+        """Mark it in use, so that no process takes it for one a dead process left."""
+        os.utime(self.path)
+
+    def commit(self, name: str) -> None:
+        for path in self.path.iterdir():
+            fsync(path)
+        fsync(self.path)
+        try:
+            os.rename(self.path, self.folder / name)
+        except OSError:  # saved meanwhile by another process: same name, same contents
+            shutil.rmtree(self.path, ignore_errors=True)
+        self._removal.detach()
+        fsync(self.folder)
+
+    def discard(self) -> None:
+        self._removal()
 
 
 @contextlib.contextmanager
 def _staged(folder: Path, name: str):
     """A staging folder to write a segment's files in, renamed ``folder/<name>`` once
-    they are all written and synced (whole or not at all); removed if writing fails."""
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = folder / f".tmp-{uuid.uuid4().hex}"
-    staging.mkdir()
+    they are all written and synced; removed if writing fails."""
+    staging = _Staging(folder)
     try:
-        yield staging
-        for path in staging.iterdir():
-            fsync(path)
-        fsync(staging)
-        try:
-            os.rename(staging, folder / name)
-        except OSError:  # saved meanwhile by another process: same name, same contents
-            shutil.rmtree(staging, ignore_errors=True)
-        fsync(folder)
+        yield staging.path
+        staging.commit(name)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.discard()
         raise
+
+
+def _exact_sources(path: Path, positions: np.ndarray) -> list[VectorSource]:
+    """The vectors at ``positions`` of the exact index saved at ``path``, ``READ_VECTORS``
+    at a time, each part through a map of its own, so that only its pages are read and
+    none stays in memory after."""
+    def read(part: np.ndarray) -> np.ndarray:
+        return VectorStore.load(path).vectors(part)
+
+    parts = [positions[first : first + READ_VECTORS] for first in range(0, len(positions), READ_VECTORS)]
+    return [VectorSource(len(part), functools.partial(read, part)) for part in parts]
 
 
 def _save_rows(staging: Path, rows: np.ndarray, indexed: bool = True) -> None:
@@ -130,14 +164,23 @@ def _save_rows(staging: Path, rows: np.ndarray, indexed: bool = True) -> None:
 
 
 class SegmentBuilder:
-    """Passages gathered for the next segment: rows, vectors and counted terms."""
+    """Passages gathered for the next segment: rows, vectors and counted terms.
 
-    def __init__(self, dimension: int, settings: LexicalSettings) -> None:
+    With ``saved_in``, once ``saved_from`` passages are gathered, their vectors (and
+    those of every passage added after) go to a file staged there instead of memory,
+    and ``build`` returns the segment saved and opened memory-mapped: a bulk load holds
+    no segment's vectors. Where that file cannot be written (a full disk), the vectors
+    are held in memory as without ``saved_in``."""
+
+    def __init__(self, dimension: int, settings: LexicalSettings, saved_in: Path | None = None,
+                 saved_from: int = 0) -> None:
         self.dimension = dimension
         self.settings = settings
         self._rows: list[np.ndarray] = []
         self._vectors: list[np.ndarray] = []
         self._terms = TermCounter()
+        self._saved_in, self._saved_from = saved_in, saved_from
+        self._spooled: tuple[_Staging, FlatFile] | None = None
 
     def __len__(self) -> int:
         return self._terms.rows
@@ -148,13 +191,64 @@ class SegmentBuilder:
             self._rows.append(np.asarray(rows, np.int64))
             self._vectors.append(np.ascontiguousarray(vectors, np.float32).reshape(len(rows), self.dimension))
             self._terms.add(passage_terms)
+            if self._saved_in is not None and len(self) >= self._saved_from:
+                self._spool()
+
+    def _spool(self) -> None:
+        """Move the vectors held in memory to the staged file."""
+        try:
+            if self._spooled is None:
+                staging = _Staging(cast(Path, self._saved_in))
+                self._spooled = staging, FlatFile(staging.path / VECTORS, self.dimension)
+            staging, flat = self._spooled
+            while self._vectors:
+                flat.add(self._vectors[0])
+                del self._vectors[0]
+            staging.keep_fresh()
+        except OSError as error:
+            log.warning("vectors of a segment are kept in memory: they cannot be written (%s)", error)
+            self._unspool()
+
+    def _unspool(self) -> None:
+        """Read the staged vectors back into memory and stop staging them."""
+        self._saved_in = None
+        if self._spooled is not None:
+            staging, flat = self._spooled
+            self._spooled = None
+            flat.abandon()
+            self._vectors.insert(0, flat.read())
+            staging.discard()
 
     def build(self, indexed: bool = True) -> Segment:
         """The segment of what was added; unless ``indexed``, with its vectors searched exactly."""
         rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
+        lexical = self._terms.segment(self.settings)
+        indexed = indexed or len(rows) <= EXACT_UP_TO
+        if self._spooled is not None:
+            try:
+                return self._saved(rows, lexical, indexed)
+            except OSError as error:
+                log.warning("a segment is kept in memory: it cannot be saved (%s)", error)
+                self._unspool()
         vectors = [VectorSource.of(part) for part in self._vectors]
         return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, self.dimension, exact=not indexed),
-                       self._terms.segment(self.settings), indexed=indexed or len(rows) <= EXACT_UP_TO)
+                       lexical, indexed=indexed)
+
+    def _saved(self, rows: np.ndarray, lexical: LexicalSegment, indexed: bool) -> Segment:
+        """The segment, its staged vectors indexed if ``indexed`` asks, saved and opened."""
+        staging, flat = cast(tuple[_Staging, FlatFile], self._spooled)
+        flat.close()
+        lexical.save(staging.path)
+        if indexed and len(rows) > EXACT_UP_TO:
+            spooled = staging.path / SPOOLED
+            os.rename(flat.path, spooled)
+            VectorStore.write(_exact_sources(spooled, np.arange(len(rows))), self.dimension, flat.path)
+            spooled.unlink()
+        _save_rows(staging.path, rows, indexed)
+        name = uuid.uuid4().hex
+        staging.commit(name)
+        self._spooled = None
+        return Segment.load(staging.folder, name, self.settings)
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity

@@ -17,6 +17,7 @@ every process serving the same files, instead of each process's own memory.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Callable
@@ -149,7 +150,9 @@ class VectorStore:
                      ivf.nprobe, ivf.nlist, TARGET_RECALL)
             del ivf  # its map of the file, which is written afresh
             path.unlink()
-        cls.build(sources, dimension, exact=True).save(path)
+        with FlatFile(path, dimension) as flat:
+            for source in sources:
+                flat.add(source.read())
 
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
@@ -233,6 +236,59 @@ class VectorStore:
                 swig.fvec_inner_products_ny(faiss.swig_ptr(row), faiss.swig_ptr(query), self._stored, self._dimension,
                                             self._size)
         return out
+
+
+class FlatFile:
+    """An exact index written to ``path`` as vectors are added, byte for byte as FAISS
+    writes the flat index holding them: what is in memory is only the part being
+    added. The header, which counts them, is written last (on leaving the ``with``);
+    a file left without it (a crash midway) does not open."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path, self.dimension, self.size = path, dimension, 0
+        self._header_length = len(_flat_header(dimension, 0))
+        self._descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def add(self, vectors: np.ndarray) -> None:
+        vectors = _float32(vectors).reshape(-1, self.dimension)
+        at = self._header_length + 4 * self.dimension * self.size
+        if os.pwrite(self._descriptor, vectors.data, at) != vectors.nbytes:
+            raise OSError(errno.ENOSPC, "no room for the vectors", str(self.path))
+        self.size += len(vectors)
+
+    def read(self) -> np.ndarray:
+        """Every vector added so far, read back into memory."""
+        return np.fromfile(self.path, np.float32, self.size * self.dimension,
+                           offset=self._header_length).reshape(-1, self.dimension)
+
+    def close(self) -> None:
+        """Write the header; nothing more can be added."""
+        try:
+            os.pwrite(self._descriptor, _flat_header(self.dimension, self.size), 0)
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Stop writing, the header unwritten (the file is one FAISS refuses)."""
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+            self._descriptor = -1
+
+    def __enter__(self) -> FlatFile:
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        self.close() if kind is None else self.abandon()
+
+
+def _flat_header(dimension: int, size: int) -> bytes:
+    """What FAISS writes of an exact inner-product index of ``size`` vectors before them:
+    its header, then how many floats follow."""
+    empty = faiss.serialize_index(faiss.IndexFlatIP(dimension)).tobytes()
+    if empty[-8:] != bytes(8) or empty[8:16] != bytes(8):
+        raise RuntimeError("FAISS wrote an exact index in a form this version does not know")
+    count = np.array([size], "<i8").tobytes()
+    return empty[:8] + count + empty[16:-8] + np.array([size * dimension], "<u8").tobytes()
 
 
 @dataclass

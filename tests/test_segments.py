@@ -8,6 +8,8 @@ that BM25's statistics move with every write.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
 import random
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ import pytest
 
 import qa.embedded
 import qa.index
+import qa.lexical
 import qa.segments
 import qa.vector_store
 from qa.chunking import ChunkSettings
@@ -33,6 +37,7 @@ from qa.filters import SearchFilter
 from qa.index import DATABASE, DERIVED, SEGMENTS, SNAPSHOT, Index, load_snapshot
 from qa.lexical import LexicalSettings
 from qa.search import SearchRequest
+from qa.segments import SegmentBuilder
 from qa.tokens import terms
 
 DIMENSION = 8
@@ -364,3 +369,75 @@ def test_convex_fusion_of_candidates_ranks_as_fusing_every_passage(tmp_path, mon
                 np.testing.assert_allclose(found.scores, every.scores, rtol=1e-6)
     finally:
         index.close()
+
+
+def _builders(tmp_path: Path, passages: int, dimension: int = DIMENSION, saved_from: int = 25):
+    """A builder that saves its segment from ``saved_from`` passages and one that holds
+    everything in memory, both given the same ``passages`` (clustered vectors, random
+    words) ten at a time."""
+    rng = np.random.default_rng(11)
+    centres = rng.standard_normal((4, dimension))
+    vectors = (centres[rng.integers(0, 4, passages)] + 0.1 * rng.standard_normal((passages, dimension)))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    words = [list(rng.choice(WORDS, 4)) for _ in range(passages)]
+    saving = SegmentBuilder(dimension, LexicalSettings(), saved_in=tmp_path / "segments", saved_from=saved_from)
+    holding = SegmentBuilder(dimension, LexicalSettings())
+    for first in range(0, passages, 10):
+        for builder in (saving, holding):
+            builder.add(np.arange(first, first + 10) * 2, vectors[first : first + 10], words[first : first + 10])
+    return saving, holding
+
+
+def _staged(tmp_path: Path) -> list[Path]:
+    return list((tmp_path / "segments").glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_a_large_segment_goes_to_disk_as_it_grows_and_is_the_one_built_in_memory(tmp_path, small_segments, indexed):
+    saving, holding = _builders(tmp_path, 2000)
+    assert len(_staged(tmp_path)) == 1  # its vectors, written as they came
+    saved, held = saving.build(indexed), holding.build(indexed)
+    assert saved.directory is not None and held.directory is None and not _staged(tmp_path)
+    assert (saved.indexed, saved.vectors.kind) == (held.indexed, held.vectors.kind) == \
+        (indexed, "ivf" if indexed else "exact")
+    assert small_segments == ([2000, 2000] if indexed else [])
+    np.testing.assert_array_equal(saved.rows, held.rows)
+    np.testing.assert_array_equal(saved.vectors.vectors(), held.vectors.vectors())
+    queries = held.vectors.vectors()[::70]
+    np.testing.assert_array_equal(saved.vectors.search(queries, 5)[1], held.vectors.search(queries, 5)[1])
+    assert saved.lexical.vocabulary == held.lexical.vocabulary
+    assert (saved.lexical.counts != held.lexical.counts).nnz == 0
+
+
+def test_a_segment_going_to_disk_holds_none_of_its_vectors_in_memory(tmp_path):
+    tracemalloc.start()
+    try:
+        saving, _ = _builders(tmp_path, 0, dimension=256)  # nothing held yet
+        before = tracemalloc.get_traced_memory()[0]
+        for first in range(0, 50_000, 1000):  # 51 MB of vectors
+            saving.add(np.arange(first, first + 1000), np.full((1000, 256), 1 / 16, np.float32), [["river"]] * 1000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 5e6
+    assert len(saving.build(indexed=False)) == 50_000
+
+
+@pytest.mark.parametrize("failing", ["vectors", "segment"])
+def test_a_segment_that_cannot_be_written_is_kept_whole_in_memory(tmp_path, monkeypatch, caplog, failing):
+    """A full disk while the vectors are written, or while the segment is saved: the
+    segment is built in memory, as it would have been saved, and no staging is left."""
+    failures = iter([False, True] if failing == "vectors" else [True])
+
+    def full(*args, original=None):
+        if next(failures, False):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(*args)
+
+    target = (qa.vector_store.FlatFile, "add") if failing == "vectors" else (qa.lexical.LexicalSegment, "save")
+    monkeypatch.setattr(*target, functools.partialmethod(full, original=getattr(*target)))
+    saving, holding = _builders(tmp_path, 60)
+    segment = saving.build(indexed=False)
+    assert segment.directory is None and not _staged(tmp_path) and "kept in memory" in caplog.text
+    np.testing.assert_array_equal(segment.rows, holding.build(indexed=False).rows)
+    np.testing.assert_array_equal(segment.vectors.vectors(), holding.build(indexed=False).vectors.vectors())

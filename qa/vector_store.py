@@ -28,6 +28,8 @@ from typing import Any, cast
 import faiss
 import numpy as np
 
+from qa.memory import release_freed_memory
+
 # FAISS's OpenMP threads wake up against torch's right after a question is encoded:
 # on 2 cores, hybrid p50 on SciFact (qa eval) fell from 30 ms to 19 ms without them.
 # Concurrency comes from the server's request threads instead. Building uses every core.
@@ -318,19 +320,21 @@ def _ivf_plan(sources: list[VectorSource], dimension: int) -> _IvfPlan:
     rng = np.random.default_rng(0)
     training_at = np.sort(rng.choice(n, min(n, TRAINING_PER_LIST * lists), replace=False))
     asked_at = np.sort(rng.choice(n, min(n, CALIBRATION_QUERIES), replace=False))
-    training: list[np.ndarray] = []
-    asked: list[np.ndarray] = []
+    training = np.empty((len(training_at), dimension), np.float32)  # filled in place: no second copy
+    asked = np.empty((len(asked_at), dimension), np.float32)
     for source, first, last in zip(sources, offsets, offsets[1:]):
         part = source.read()
         for wanted, drawn in ((training_at, training), (asked_at, asked)):
-            drawn.append(_float32(part[wanted[(wanted >= first) & (wanted < last)] - first]))
+            begin, end = np.searchsorted(wanted, [first, last])
+            drawn[begin:end] = part[wanted[begin:end] - first]
         del part
     index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dimension), dimension, lists,
                                           faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT, False)
     with _all_cores():
-        index.train(np.vstack(training))
+        index.train(training)
         del training
-        queries = _sample_questions(np.vstack(asked), rng)
+        release_freed_memory()  # the sample's pages, which malloc would keep through the passes to come
+        queries = _sample_questions(asked, rng)
         truth = _Nearest(queries)
         assigned = []
         for source in sources:

@@ -33,9 +33,9 @@ from qa.vector_store import EXACT_UP_TO, FlatFile, Selection, VectorSource, Vect
 SEGMENT = "segment.json"
 ROWS = "rows.npy"
 VECTORS = "vectors.faiss"
-SPOOLED = "vectors.flat"  # a staged segment's vectors while its index is written from them
+SPOOLED = "vectors.flat"  # a staged segment's vectors as they come, before its index is made of them
 # The most passages a write's segment holds: what writes gather in memory before they
-# are built (vectors, and FAISS's copy of them) stays bounded.
+# are built (BM25's counts, and below ``SegmentBuilder``'s ``saved_from`` the vectors) stays bounded.
 SEGMENT_PASSAGES = 200_000
 # The most a merged segment holds, in bytes of half-precision vectors (Milvus's
 # segment.maxSize is 1 GiB too): about 1.4 million passages of 384 dimensions. Few
@@ -200,7 +200,7 @@ class SegmentBuilder:
         try:
             if self._spooled is None:
                 staging = _Staging(cast(Path, self._saved_in))
-                self._spooled = staging, FlatFile(staging.path / VECTORS, self.dimension)
+                self._spooled = staging, FlatFile(staging.path / SPOOLED, self.dimension)
             staging, flat = self._spooled
             while self._vectors:
                 flat.add(self._vectors[0])
@@ -240,12 +240,12 @@ class SegmentBuilder:
         staging, flat = cast(tuple[_Staging, FlatFile], self._spooled)
         flat.close()
         lexical.save(staging.path)
-        if indexed and len(rows) > EXACT_UP_TO:
-            spooled = staging.path / SPOOLED
-            os.rename(flat.path, spooled)
-            VectorStore.write(_exact_sources(spooled, np.arange(len(rows))), self.dimension, flat.path)
-            spooled.unlink()
         _save_rows(staging.path, rows, indexed)
+        if indexed and len(rows) > EXACT_UP_TO:
+            VectorStore.write(_exact_sources(flat.path, np.arange(len(rows))), self.dimension, staging.path / VECTORS)
+            flat.path.unlink()
+        else:
+            os.rename(flat.path, staging.path / VECTORS)
         name = uuid.uuid4().hex
         staging.commit(name)
         self._spooled = None

@@ -280,7 +280,10 @@ class FlatFile:
         return self
 
     def __exit__(self, kind, *exc) -> None:
-        self.close() if kind is None else self.abandon()
+        if kind is None:
+            self.close()
+        else:
+            self.abandon()
 
 
 def _flat_header(dimension: int, size: int) -> bytes:

@@ -19,6 +19,7 @@ import os
 import shutil
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -90,17 +91,13 @@ class Segment:
         return segment
 
     def vector_sources(self, positions: np.ndarray) -> list[VectorSource]:
-        """The vectors at ``positions`` as sources to build an index from, read from the
-        segment's file if it was saved (not through the map searches use, whose pages
-        would then stay in memory): exact ones ``READ_VECTORS`` at a time (what a merge
-        holds of them at once); an IVF index's whole, since each part would decode every
-        list."""
+        """The vectors at ``positions`` as sources to build an index from, ``READ_VECTORS``
+        at a time (what a merge holds of them at once): read from the segment's file if
+        it was saved, each part through a map of its own, so that only its pages are
+        read and none stays in memory after (the map searches use would keep them)."""
         if self.directory is None:
-            return [VectorSource(len(positions), functools.partial(self.vectors.vectors, positions))]
-        if self.vectors.kind == "exact":
-            return _exact_sources(self.directory / VECTORS, positions)
-        read = functools.partial(VectorStore.load(self.directory / VECTORS, mapped=False).vectors, positions)
-        return [VectorSource(len(positions), read)]
+            return _sources(self.vectors.vectors, positions)
+        return _file_sources(self.directory / VECTORS, positions)
 
 
 class _Staging:
@@ -147,13 +144,18 @@ def _staged(folder: Path, name: str):
         raise
 
 
-def _exact_sources(path: Path, positions: np.ndarray) -> list[VectorSource]:
-    """The vectors at ``positions`` of the exact index saved at ``path``, ``READ_VECTORS``
-    at a time, each part through a map of its own, so that only its pages are read and
-    none stays in memory after."""
+def _file_sources(path: Path, positions: np.ndarray) -> list[VectorSource]:
+    """The vectors at ``positions`` of the index saved at ``path``, ``READ_VECTORS`` at a
+    time, each part through a map of its own (an IVF index's part reads every list's
+    ids, and only the codes of its own vectors)."""
     def read(part: np.ndarray) -> np.ndarray:
         return VectorStore.load(path).vectors(part)
 
+    return _sources(read, positions)
+
+
+def _sources(read: Callable[[np.ndarray], np.ndarray], positions: np.ndarray) -> list[VectorSource]:
+    """``positions`` in parts of ``READ_VECTORS``, each a source that ``read`` reads."""
     parts = [positions[first : first + READ_VECTORS] for first in range(0, len(positions), READ_VECTORS)]
     return [VectorSource(len(part), functools.partial(read, part)) for part in parts]
 
@@ -242,7 +244,7 @@ class SegmentBuilder:
         lexical.save(staging.path)
         _save_rows(staging.path, rows, indexed)
         if indexed and len(rows) > EXACT_UP_TO:
-            VectorStore.write(_exact_sources(flat.path, np.arange(len(rows))), self.dimension, staging.path / VECTORS)
+            VectorStore.write(_file_sources(flat.path, np.arange(len(rows))), self.dimension, staging.path / VECTORS)
             flat.path.unlink()
         else:
             os.rename(flat.path, staging.path / VECTORS)

@@ -191,7 +191,8 @@ class VectorStore:
         for ids, codes in _lists(self._ivf):
             at = slot[ids]
             kept = at >= 0
-            out[at[kept]] = _decoded(codes, self._ivf.code_size, self.dimension)[kept]
+            if kept.any():  # only the codes wanted are read and decoded
+                out[at[kept]] = _decoded(codes[kept], self.dimension)
         return out
 
     def search(self, queries: np.ndarray, k: int, allowed: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -500,22 +501,23 @@ def _float32(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def _decoded(codes: np.ndarray, code_size: int, dimension: int) -> np.ndarray:
-    """An inverted list's codes as float32 vectors: half-precision codes (as built
-    here), or single (IVF-Flat, as indexes were built before)."""
-    kind = np.float16 if code_size == 2 * dimension else np.float32
+def _decoded(codes: np.ndarray, dimension: int) -> np.ndarray:
+    """Rows of an inverted list's codes as float32 vectors: half-precision codes (as
+    built here), or single (IVF-Flat, as indexes were built before)."""
+    kind = np.float16 if codes.shape[1] == 2 * dimension else np.float32
     return codes.view(kind).reshape(-1, dimension).astype(np.float32)
 
 
 def _lists(index: faiss.IndexIVF):
-    """(ids, codes) of each non-empty inverted list, copied out as numpy arrays."""
+    """(ids, codes) of each non-empty inverted list: views of the index's own memory
+    (or of its file, mapped), codes a row per vector; valid while ``index`` is."""
     invlists: Any = index.invlists  # never None on an IVF index
     for number in range(index.nlist):
         size = invlists.list_size(number)
         if size:
-            ids = faiss.rev_swig_ptr(invlists.get_ids(number), size).copy()
-            codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size).copy()
-            yield ids, codes
+            ids = faiss.rev_swig_ptr(invlists.get_ids(number), size)
+            codes = faiss.rev_swig_ptr(invlists.get_codes(number), size * invlists.code_size)
+            yield ids, codes.reshape(size, invlists.code_size)
 
 
 class _all_cores:

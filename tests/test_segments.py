@@ -441,3 +441,16 @@ def test_a_segment_that_cannot_be_written_is_kept_whole_in_memory(tmp_path, monk
     assert segment.directory is None and not _staged(tmp_path) and "kept in memory" in caplog.text
     np.testing.assert_array_equal(segment.rows, holding.build(indexed=False).rows)
     np.testing.assert_array_equal(segment.vectors.vectors(), holding.build(indexed=False).vectors.vectors())
+
+
+def test_a_merge_reads_an_indexed_segment_part_by_part(tmp_path, small_segments, monkeypatch):
+    """Rewriting a large IVF segment after deletions holds one part of its vectors at a
+    time, not every one decoded at once: the parts are the same vectors."""
+    monkeypatch.setattr(qa.segments, "READ_VECTORS", 300)
+    saving, _ = _builders(tmp_path, 2000)
+    segment = saving.build(indexed=True)
+    assert segment.vectors.kind == "ivf" and segment.directory is not None
+    live = np.flatnonzero(np.random.default_rng(12).random(len(segment)) > 0.3)
+    sources = segment.vector_sources(live)
+    assert len(sources) == 5 and max(source.size for source in sources) == 300
+    np.testing.assert_array_equal(np.vstack([source.read() for source in sources]), segment.vectors.vectors()[live])

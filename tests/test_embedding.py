@@ -80,6 +80,15 @@ def test_a_static_model_encodes_questions_from_its_table_as_pytorch_does(static_
     np.testing.assert_allclose(table.encode_questions(texts), table.encode(texts), atol=1e-5)
 
 
+def test_an_export_made_removes_those_the_cache_kept_in_its_first_layout(tmp_path):
+    path = build_tiny_transformer(tmp_path, after=("Normalize",))
+    (tmp_path / "onnx").mkdir()
+    old = tmp_path / "onnx" / "model-0123456789ab.onnx"  # one file per export, beside today's folders
+    old.write_bytes(b"an export nothing reads any more")
+    assert Embedder(str(path), backend="onnx", onnx_cache=tmp_path / "onnx").backend == "onnx"
+    assert not old.exists() and len(list((tmp_path / "onnx").glob("*/model.onnx"))) == 1
+
+
 def test_a_damaged_export_is_made_again(tmp_path):
     path = build_tiny_transformer(tmp_path, after=("Normalize",))
     Embedder(str(path), backend="onnx", onnx_cache=tmp_path / "onnx")

@@ -5,6 +5,7 @@ made locally from weights already loaded."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
@@ -46,7 +47,8 @@ def _remove_old_layout(cache: Path) -> None:
     """Delete exports of the cache's first layout, one ``.onnx`` file each beside the
     folders (90 MB for MiniLM), which nothing reads any more."""
     for old in cache.glob("*.onnx"):
-        old.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not ours to remove: the export goes on beside it
+            old.unlink()
 
 
 def _export_static(module: Any, dimension: int, folder: Path) -> ExportRecord:

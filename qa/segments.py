@@ -43,7 +43,7 @@ SEGMENT_PASSAGES = 200_000
 # large segments search faster than many small ones, each of which is searched in
 # full; a merge writes the index's lists in place, holding none of them.
 MERGED_BYTES = 1 << 30
-# Vectors of an exact segment a merge reads at a time (75 MB at 384 dimensions).
+# Vectors of a segment a merge reads at a time (100 MB as float32 at 384 dimensions).
 READ_VECTORS = 1 << 16
 # A merge starts once this many adjacent segments, none larger than the others
 # together, can become one ...
@@ -102,8 +102,9 @@ class Segment:
 
 class _Staging:
     """A folder a segment's files are written in, then renamed ``folder/<name>`` once
-    they are all written and synced (whole or not at all). Removed if it is discarded,
-    or left behind when its owner is gone."""
+    they are all written and synced (whole or not at all). Removed if it is discarded
+    or dropped uncommitted; one a killed process left is removed by a later save
+    (``qa.index``'s ``UNNAMED_SEGMENT_SECONDS``)."""
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -93,8 +93,8 @@ class Segment:
     def vector_sources(self, positions: np.ndarray) -> list[VectorSource]:
         """The vectors at ``positions`` as sources to build an index from, ``READ_VECTORS``
         at a time (what a merge holds of them at once): read from the segment's file if
-        it was saved, each part through a map of its own, so that only its pages are
-        read and none stays in memory after (the map searches use would keep them)."""
+        it was saved, each part afresh, so that none stays in memory after (the map
+        searches use would keep its pages)."""
         if self.directory is None:
             return _sources(self.vectors.vectors, positions)
         return _file_sources(self.directory / VECTORS, positions)
@@ -147,12 +147,8 @@ def _staged(folder: Path, name: str):
 
 def _file_sources(path: Path, positions: np.ndarray) -> list[VectorSource]:
     """The vectors at ``positions`` of the index saved at ``path``, ``READ_VECTORS`` at a
-    time, each part through a map of its own (an IVF index's part reads every list's
-    ids, and only the codes of its own vectors)."""
-    def read(part: np.ndarray) -> np.ndarray:
-        return VectorStore.load(path).vectors(part)
-
-    return _sources(read, positions)
+    time, each part read afresh (``VectorStore.read_saved``)."""
+    return _sources(functools.partial(VectorStore.read_saved, path), positions)
 
 
 def _sources(read: Callable[[np.ndarray], np.ndarray], positions: np.ndarray) -> list[VectorSource]:

@@ -143,3 +143,19 @@ def test_passages_stored_many_times_over_are_still_searched_approximately(small_
     found, _ = store.search(queries, 10)
     tenth = np.sort(queries @ data.T, axis=1)[:, -10]
     assert np.mean(found[:, -1] >= tenth - 1e-3) >= 0.9  # the 10th found is as near as the 10th exact
+
+
+def test_the_vectors_of_a_saved_index_read_back_at_any_positions(small_threshold, tmp_path):
+    """What a merge reads of a segment: every position, a run, a few left among many
+    deleted, and none; from an exact index's file and from an IVF index's."""
+    rng = np.random.default_rng(15)
+    for n in (2500, 9000):
+        data = _clustered_rows(n, seed=n)
+        store = VectorStore.build(data)
+        store.save(tmp_path / f"{n}.faiss")
+        for positions in (np.arange(n), np.arange(100, 700), np.sort(rng.choice(n, n // 2, replace=False)),
+                          np.sort(rng.choice(n, 40, replace=False)), np.zeros(0, np.int64)):
+            read = VectorStore.read_saved(tmp_path / f"{n}.faiss", positions)
+            np.testing.assert_array_equal(read, store.vectors(positions))
+            assert read.shape == (len(positions), 384) and read.dtype == np.float32
+

@@ -101,11 +101,14 @@ class PassageRecord:
 
 @dataclass(frozen=True)
 class Revision:
-    """A document to store, chunked and embedded: one row of vectors per passage."""
+    """A document to store, chunked and embedded: one row of vectors per passage; and,
+    where ingest made them ahead, each passage's BM25 terms joined by spaces, made with
+    the settings of the engine written to (``Engine.lexical``). None: it makes them."""
 
     document: Document
     passages: list[Passage]
     vectors: np.ndarray
+    terms: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from qa.engine import DocumentSummary, EngineState, QuestionVectors
 from qa.filters import SearchFilter
 from qa.fusion import Fusion, Ranking, Scored, fuse, fuse_scores
 from qa.index import Index
+from qa.lexical import LexicalSettings
 from qa.lru import LRUCache
 from qa.snapshot import Snapshot
 
@@ -65,6 +66,10 @@ class EmbeddedEngine:
 
     def meta(self) -> dict[str, str]:
         return self.index.store.meta()
+
+    @property
+    def lexical(self) -> LexicalSettings:
+        return self.index.lexical
 
     def rank_many(self, requests: list[SearchRequest], vectors: QuestionVectors,
                   question_terms: list[list[str]], fusion: Fusion, candidates: int) -> list[Ranking]:

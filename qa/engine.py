@@ -20,6 +20,7 @@ import numpy as np
 from qa.database import PassageRecord, Revision, WriteResult
 from qa.documents import Document, Passage
 from qa.fusion import Fusion, Ranking
+from qa.lexical import LexicalSettings
 
 if TYPE_CHECKING:
     from qa.search import SearchRequest
@@ -59,6 +60,12 @@ class Engine(Protocol):
 
     def meta(self) -> dict[str, str]:
         """The settings its passages were made with: format_version, model, dimension, chunking."""
+        ...
+
+    @property
+    def lexical(self) -> LexicalSettings:
+        """How its passages' BM25 terms are made (``qa.lexical.passage_terms``), so that
+        ingest can make them ahead, in its worker processes."""
         ...
 
     def rank_many(self, requests: list[SearchRequest], vectors: QuestionVectors,

@@ -34,7 +34,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +112,11 @@ class Index:
         self._saved_at = 0.0
         self.refresh()
 
+    @property
+    def lexical(self) -> LexicalSettings:
+        """How its BM25 terms are made and scored."""
+        return self._lexical
+
     def _follow(self, meta: dict[str, str]) -> None:
         """Take the store's settings as this index's own."""
         self.store_id = meta["store_id"]
@@ -186,12 +191,17 @@ class Index:
                                                self._snapshot.generation, self._snapshot.documents)
         if revisions:
             pending.builder.add(np.concatenate(result.added_rows), np.concatenate([r.vectors for r in revisions]),
-                                [passage_terms(p.text, r.document.title, self._lexical, p.section)
-                                 for r in revisions for p in r.passages])
+                                [terms for r in revisions for terms in self._terms_of(r)])
         pending.removed.append(result.removed_rows)
         pending.generation, pending.documents = result.generation, pending.documents + result.documents_added
         if len(pending.builder) >= SEGMENT_PASSAGES:
             self._apply_pending()
+
+    def _terms_of(self, revision: Revision) -> list[list[str]] | Iterator[list[str]]:
+        """Each passage's BM25 terms: as ingest made them ahead, else made now."""
+        if revision.terms is not None:
+            return (terms.split() for terms in revision.terms)
+        return [passage_terms(p.text, revision.document.title, self._lexical, p.section) for p in revision.passages]
 
     def _apply_pending(self) -> None:
         """Seal this process's held writes into a segment, indexed unless a bulk load

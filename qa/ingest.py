@@ -22,14 +22,16 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from qa.chunking import ChunkSettings, chunk_document
+from qa.chunking import ChunkSettings
 from qa.database import FORMAT_VERSION, Revision, checksum
-from qa.documents import Document, Passage
+from qa.documents import Document
 from qa.embedding import Embedder
 from qa.engine import Engine, EngineState
 from qa.engines import EngineChoice, open_engine_for_writing
 from qa.errors import DocumentExists, InvalidInput, UnreadableFile
 from qa.index import settings_differ
+from qa.lexical import LexicalSettings
+from qa.preparing import Prepared, preparation_workers, prepared
 from qa.readers import find_files, read_document
 
 BATCH_PASSAGES = 512
@@ -41,6 +43,10 @@ T = TypeVar("T")
 # Documents whose stored checksums are looked up in one query: at most so many, or so much text.
 LOOKUP_DOCUMENTS = 512
 LOOKUP_CHARACTERS = 4_000_000
+# Documents chunked at a time (by a worker process, in a bulk ingest): at most so many,
+# or so much text (about 300 passages).
+PREPARE_DOCUMENTS = 256
+PREPARE_CHARACTERS = 256_000
 
 
 @dataclass
@@ -140,10 +146,11 @@ def ingest(
     meta = index_meta(embedder, settings)
     engine = open_engine_for_writing(choice, meta, replace, bulk=True)
     try:
+        workers = preparation_workers()
         if settings_differ(engine.meta(), meta):
-            report = rebuild_documents(engine, embedder, everything, meta)
+            report = rebuild_documents(engine, embedder, everything, meta, workers)
         else:
-            report = store_documents(engine, embedder, everything, replace=replace)
+            report = store_documents(engine, embedder, everything, replace=replace, workers=workers)
         engine.compact()
         engine.save()
     finally:
@@ -155,13 +162,14 @@ def ingest(
 
 def store_documents(
     engine: Engine, embedder: Embedder, documents: Iterable[Document], replace: bool = False, progress: bool = False,
-    create: bool = False,
+    create: bool = False, workers: int = 0,
 ) -> IngestReport:
     """Upsert ``documents`` into ``engine``, a batch at a time; ``replace`` deletes all others.
 
     A document identical to its stored copy is left alone. With ``create``, a document
     whose id is stored is refused (``DocumentExists``), checked again in the transaction
-    that writes it, so that of two racing creates one wins."""
+    that writes it, so that of two racing creates one wins. With ``workers``, documents
+    are chunked in that many worker processes (``qa.preparing``)."""
     started = time.perf_counter()
     settings = ChunkSettings(**json.loads(engine.meta()["chunking"]))
     report = IngestReport(index=engine.location)
@@ -170,7 +178,8 @@ def store_documents(
     with tqdm(total=total, desc="embedding", unit="doc", disable=not progress) as bar:
         changed = _changed(engine, documents, create, report, seen, bar)
         # Embedding runs a batch or two ahead of the writes, as reading and chunking run ahead of it.
-        write_batches(engine, _ahead(_revisions(changed, embedder, settings)), report, create)
+        revisions = _revisions(changed, embedder, settings, engine.lexical, workers)
+        write_batches(engine, _ahead(revisions), report, create)
     if seen is not None:
         engine.write(keep_only=seen)
     report.unchanged.sort()
@@ -205,7 +214,7 @@ def _changed(engine: Engine, documents: Iterable[Document], create: bool, report
              seen: set[str] | None, bar: tqdm) -> Iterator[Document]:
     """The documents that differ from their stored copies, looked up a group at a time;
     the others are listed in ``report.unchanged``. Each id goes into ``seen``, if given."""
-    for group in _groups(documents):
+    for group in _groups(documents, LOOKUP_DOCUMENTS, LOOKUP_CHARACTERS):
         sums = {d.doc_id: checksum(d) for d in group}
         stored = engine.checksums(sums)
         if create and stored:
@@ -220,15 +229,15 @@ def _changed(engine: Engine, documents: Iterable[Document], create: bool, report
             bar.update()
 
 
-def _groups(documents: Iterable[Document]) -> Iterator[list[Document]]:
-    """``documents`` as they come, in groups of at most ``LOOKUP_DOCUMENTS`` documents
-    and about ``LOOKUP_CHARACTERS`` characters of text."""
+def _groups(documents: Iterable[Document], most: int, characters_most: int) -> Iterator[list[Document]]:
+    """``documents`` as they come, in groups of at most ``most`` documents and about
+    ``characters_most`` characters of text."""
     group: list[Document] = []
     characters = 0
     for document in documents:
         group.append(document)
         characters += len(document.text)
-        if len(group) >= LOOKUP_DOCUMENTS or characters >= LOOKUP_CHARACTERS:
+        if len(group) >= most or characters >= characters_most:
             yield group
             group, characters = [], 0
     if group:
@@ -236,7 +245,7 @@ def _groups(documents: Iterable[Document]) -> Iterator[list[Document]]:
 
 
 def rebuild_documents(
-    engine: Engine, embedder: Embedder, documents: Iterable[Document], meta: dict[str, str]
+    engine: Engine, embedder: Embedder, documents: Iterable[Document], meta: dict[str, str], workers: int = 0
 ) -> IngestReport:
     """Make ``documents`` the whole of ``engine`` with the settings ``meta`` (another
     model or chunking): every one is embedded again and swapped in at the end."""
@@ -245,7 +254,7 @@ def rebuild_documents(
     settings = ChunkSettings(**json.loads(meta["chunking"]))
 
     def batches() -> Iterator[list[Revision]]:
-        for revisions in _revisions(documents, embedder, settings):
+        for revisions in _revisions(documents, embedder, settings, engine.lexical, workers):
             report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
             report.added += [r.document.doc_id for r in revisions]
             yield revisions
@@ -266,16 +275,20 @@ def _finished(report: IngestReport, state: EngineState, started: float) -> Inges
     return report
 
 
-def _revisions(documents: Iterable[Document], embedder: Embedder, settings: ChunkSettings) -> Iterator[list[Revision]]:
-    """``documents`` chunked and embedded, in groups of about ``BATCH_PASSAGES`` passages.
-    The next groups are read and chunked in a thread while one is embedded: the
-    tokenizer and the model let go of the interpreter, so the two share the cores."""
-    for batch in _ahead(_batches(documents, settings)):
-        vectors = embedder.encode([p.text for _, passages in batch for p in passages])
+def _revisions(documents: Iterable[Document], embedder: Embedder, settings: ChunkSettings, lexical: LexicalSettings,
+               workers: int = 0) -> Iterator[list[Revision]]:
+    """``documents`` chunked, their passages' terms made, and embedded, in groups of about
+    ``BATCH_PASSAGES`` passages. The next groups are read in a thread and chunked (in
+    ``workers`` processes, if any) while one is embedded: the tokenizer and the model
+    let go of the interpreter, so they share the cores."""
+    groups = prepared(_groups(documents, PREPARE_DOCUMENTS, PREPARE_CHARACTERS), settings, lexical, workers)
+    for batch in _ahead(_batches(groups)):
+        vectors = embedder.encode([p.text for done in batch for p in done.passages])
         revisions, first = [], 0
-        for document, passages in batch:
-            revisions.append(Revision(document, passages, vectors[first : first + len(passages)]))
-            first += len(passages)
+        for done in batch:
+            revisions.append(Revision(done.document, done.passages, vectors[first : first + len(done.passages)],
+                                      done.terms))
+            first += len(done.passages)
         yield revisions
 
 
@@ -319,14 +332,13 @@ def _ahead(items: Iterator[T], depth: int = PREPARED_AHEAD) -> Iterator[T]:
                 maker.join(timeout=0.1)
 
 
-def _batches(documents: Iterable[Document], settings: ChunkSettings) -> Iterator[list[tuple[Document, list[Passage]]]]:
-    """Documents with their passages, in groups of about ``BATCH_PASSAGES`` passages."""
-    batch: list[tuple[Document, list[Passage]]] = []
+def _batches(groups: Iterable[list[Prepared]]) -> Iterator[list[Prepared]]:
+    """The prepared documents of ``groups``, in batches of about ``BATCH_PASSAGES`` passages."""
+    batch: list[Prepared] = []
     size = 0
-    for document in documents:
-        passages = chunk_document(document, settings)
-        batch.append((document, passages))
-        size += len(passages)
+    for done in itertools.chain.from_iterable(groups):
+        batch.append(done)
+        size += len(done.passages)
         if size >= BATCH_PASSAGES:
             yield batch
             batch, size = [], 0

@@ -140,6 +140,10 @@ class MilvusEngine:
 
     # Settings and state
 
+    @property
+    def lexical(self) -> LexicalSettings:
+        return self._lexical
+
     def meta(self) -> dict[str, str]:
         rows = self._client.query(self._documents_name, filter='kind == "meta"', output_fields=["doc_id", "data"])
         return {row["doc_id"]: row["data"] for row in rows}
@@ -543,8 +547,9 @@ def _entity_rows(revision: Revision, version: int, lexical: LexicalSettings
               "version": version, "part": n, "data": chunk, "placeholder": [0.0, 0.0]}
              for n, chunk in enumerate(chunks)]
     passages = []
-    for passage, vector in zip(revision.passages, revision.vectors):
-        words = " ".join(passage_terms(passage.text, document.title, lexical, passage.section))
+    terms = revision.terms if revision.terms is not None else [
+        " ".join(passage_terms(p.text, document.title, lexical, p.section)) for p in revision.passages]
+    for passage, vector, words in zip(revision.passages, revision.vectors, terms):
         passages.append({
             "doc_id": document.doc_id, "version": version, "ordinal": passage.ordinal, "start": passage.start,
             "end": passage.end, "page": passage.page or 0, "section": _cut(passage.section),

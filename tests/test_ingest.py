@@ -268,8 +268,10 @@ def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_pa
 def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, monkeypatch):
     """Memory must not grow with the corpus: the first batch is written before the
     last file is read, and no more than a few batches of texts are held at once (the
-    one being embedded, those made ahead, the one being made, its lookup group)."""
+    one being embedded, those made ahead, the one being made, its lookup group, and
+    those handed to the worker processes that chunk them)."""
     import qa.ingest
+    import qa.preparing
 
     corpus = tmp_path / "many"
     corpus.mkdir()
@@ -282,9 +284,11 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
     monkeypatch.setattr(qa.ingest, "BATCH_PASSAGES", 8)
     monkeypatch.setattr(qa.ingest, "WRITE_PASSAGES", 8)
     monkeypatch.setattr(qa.ingest, "LOOKUP_DOCUMENTS", 8)
+    monkeypatch.setattr(qa.ingest, "PREPARE_DOCUMENTS", 8)
     report = ingest([corpus], EngineChoice(index=tmp_path / "index"), embedder)
     assert report.documents == 100 and len(read) == 100
-    assert at_writes[0] <= 8 * (qa.ingest.PREPARED_AHEAD + 3) and len(at_writes) >= 12
+    handed = qa.preparing.AHEAD_PER_WORKER * qa.preparing.preparation_workers()
+    assert at_writes[0] <= 8 * (qa.ingest.PREPARED_AHEAD + 3 + handed) and len(at_writes) >= 12
 
 
 def test_a_snapshot_reads_another_writers_passages_a_few_at_a_time_to_the_same_index(corpus, tmp_path, embedder,

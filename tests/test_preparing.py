@@ -1,0 +1,56 @@
+"""Documents chunked, and their passages' BM25 terms made, in worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+import qa.preparing
+from qa.chunking import ChunkSettings, chunk_document
+from qa.documents import Document, Heading
+from qa.lexical import LexicalSettings, passage_terms
+from qa.preparing import prepare, prepared
+
+
+def _documents(count: int) -> list[Document]:
+    """Documents of every shape chunking knows: headings, pages, long paragraphs, none at all."""
+    made = []
+    for n in range(count):
+        heading = f"Rivers of region {n}"
+        body = " ".join(f"The river number {n} rose {k} centimetres overnight, said Dr. Okafor." for k in range(40))
+        text = f"{heading}\n\n{body}\n\nA short closing note {n}."
+        made.append(Document(f"docs/{n}.md", f"Report {n}", "tests", text, {"n": n},
+                             headings=(Heading(0, len(heading), 1),), pages=(0, len(text) // 2) if n % 3 else ()))
+    made.append(Document("docs/empty.md", "Empty", "tests", ""))
+    return made
+
+
+def test_documents_prepared_in_workers_are_those_prepared_here():
+    documents = _documents(30)
+    groups = [documents[first : first + 4] for first in range(0, len(documents), 4)]
+    chunking, lexical = ChunkSettings(), LexicalSettings()
+    in_workers = [done for group in prepared(groups, chunking, lexical, workers=2) for done in group]
+    assert in_workers == [done for group in groups for done in prepare(group, chunking, lexical)]
+    assert [done.document for done in in_workers] == documents
+    for done in in_workers:
+        assert done.passages == chunk_document(done.document, chunking)
+        assert [terms.split() for terms in done.terms] == [
+            passage_terms(p.text, done.document.title, lexical, p.section) for p in done.passages]
+    assert any(done.passages[-1].page == 2 for done in in_workers)  # pages survive the trip
+
+
+def test_what_a_worker_raises_is_raised_to_the_caller():
+    broken = Document("docs/broken.md", "Broken", "tests", None)  # type: ignore[arg-type]
+    groups = [_documents(2), [broken], _documents(2)]
+    found = prepared(groups, ChunkSettings(), LexicalSettings(), workers=1)
+    assert len(next(found)) == 3  # the first group, prepared here
+    with pytest.raises(AttributeError):  # None has no text methods
+        next(found)
+
+
+def test_a_single_group_starts_no_worker(monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(qa.preparing, "ProcessPoolExecutor", no_pool)
+    done = list(prepared([_documents(3)], ChunkSettings(), LexicalSettings(), workers=4))
+    assert len(done) == 1 and len(done[0]) == 4

@@ -29,13 +29,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.documents import Document, Heading, Passage
 from qa.errors import DocumentExists, IndexUnavailable
 from qa.filters import SearchFilter, Value
+
+if TYPE_CHECKING:
+    from qa.lexical import CountedTerms
 
 FORMAT_VERSION = 3
 RETAIN_SECONDS = 300.0
@@ -102,13 +105,13 @@ class PassageRecord:
 @dataclass(frozen=True)
 class Revision:
     """A document to store, chunked and embedded: one row of vectors per passage; and,
-    where ingest made them ahead, each passage's BM25 terms joined by spaces, made with
-    the settings of the engine written to (``Engine.lexical``). None: it makes them."""
+    where ingest made them ahead, its passages' BM25 terms, made with the settings of
+    the engine written to (``Engine.lexical``). None: the engine makes them."""
 
     document: Document
     passages: list[Passage]
     vectors: np.ndarray
-    terms: list[str] | None = None
+    terms: CountedTerms | None = None
 
 
 @dataclass(frozen=True)

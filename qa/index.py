@@ -34,7 +34,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from qa.database import FORMAT_VERSION, DocumentStore, Revision, WriteResult, initialise_store, new_store_id
 from qa.errors import IndexUnavailable
-from qa.lexical import LexicalSettings, passage_terms
+from qa.lexical import CountedTerms, LexicalSettings, passage_terms
 from qa.memory import release_freed_memory
 from qa.segments import (
     SEGMENT_PASSAGES,
@@ -191,17 +191,18 @@ class Index:
                                                self._snapshot.generation, self._snapshot.documents)
         if revisions:
             pending.builder.add(np.concatenate(result.added_rows), np.concatenate([r.vectors for r in revisions]),
-                                [terms for r in revisions for terms in self._terms_of(r)])
+                                [self._terms_of(r) for r in revisions])
         pending.removed.append(result.removed_rows)
         pending.generation, pending.documents = result.generation, pending.documents + result.documents_added
         if len(pending.builder) >= SEGMENT_PASSAGES:
             self._apply_pending()
 
-    def _terms_of(self, revision: Revision) -> list[list[str]] | Iterator[list[str]]:
-        """Each passage's BM25 terms: as ingest made them ahead, else made now."""
+    def _terms_of(self, revision: Revision) -> CountedTerms:
+        """Its passages' BM25 terms: as ingest made them ahead, else made now."""
         if revision.terms is not None:
-            return (terms.split() for terms in revision.terms)
-        return [passage_terms(p.text, revision.document.title, self._lexical, p.section) for p in revision.passages]
+            return revision.terms
+        return CountedTerms.of(passage_terms(p.text, revision.document.title, self._lexical, p.section)
+                               for p in revision.passages)
 
     def _apply_pending(self) -> None:
         """Seal this process's held writes into a segment, indexed unless a bulk load
@@ -311,8 +312,8 @@ class Index:
             found = [row for row in batch.tolist() if row in records and row in vectors]
             found_vectors = np.array([vectors[row] for row in found]).reshape(-1, self.dimension)
             builder.add(np.array(found, np.int64), found_vectors,
-                        [passage_terms(records[row].passage.text, records[row].title, self._lexical,
-                                       records[row].passage.section) for row in found])
+                        [CountedTerms.of(passage_terms(records[row].passage.text, records[row].title, self._lexical,
+                                                       records[row].passage.section) for row in found)])
             if len(builder) >= SEGMENT_PASSAGES:
                 built.append(self._settled(builder.build()))
                 builder = self._builder()

@@ -10,11 +10,11 @@ saved as plain ``.npy`` files (no pickle) and opened memory-mapped.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
-import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -156,28 +156,70 @@ class QuestionTerms:
                    np.array([collection.idf[t] for t in known], np.float64), collection.average_length)
 
 
+@dataclass(frozen=True, eq=False)  # holds arrays
+class CountedTerms:
+    """Passages' terms, each distinct term of a passage once, with how often it occurs:
+    passage ``i`` holds the words ``ends[i-1]:ends[i]`` of ``words`` (space-separated),
+    ``counts[ends[i-1]:ends[i]]`` times each. One string and two arrays a document: what
+    ingest's worker processes send back, and what a segment counts without a step of
+    Python per term."""
+
+    words: str
+    counts: np.ndarray  # int32
+    ends: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, passages: Iterable[list[str]]) -> CountedTerms:
+        """The counted terms of passages given as their terms, in order, repeats kept."""
+        distinct: list[str] = []
+        counts: list[int] = []
+        ends: list[int] = []
+        for passage in passages:
+            counted = collections.Counter(passage)
+            distinct += counted
+            counts += counted.values()
+            ends.append(len(distinct))
+        return cls(" ".join(distinct), np.array(counts, np.int32), np.array(ends, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def expanded(self) -> list[str]:
+        """Each passage's terms joined by spaces, each as often as it occurs there (in
+        no particular order: what a bag of words needs)."""
+        words = self.words.split()
+        return [" ".join(word for word, count in zip(words[begin:end], self.counts[begin:end].tolist())
+                         for _ in range(count))
+                for begin, end in zip([0, *self.ends[:-1].tolist()], self.ends.tolist())]
+
+
+class _Vocabulary(dict):
+    """Terms to their columns, a new term taking the next column as it is first looked up."""
+
+    def __missing__(self, term: str) -> int:
+        column = self[term] = len(self)
+        return column
+
+
 class TermCounter:
     """Counts passages' terms into CSR rows as they come, with a vocabulary that grows."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, int] = {}
+        self.columns: dict[str, int] = _Vocabulary()
         self._parts: list[sparse.csr_matrix] = []
         self.rows = 0
 
-    def add(self, passages: list[list[str]]) -> None:
-        """Count ``passages`` (their terms) in one sort."""
-        columns = self.columns
-        every = list(itertools.chain.from_iterable(passages))
-        unseen = [term for term in dict.fromkeys(every) if term not in columns]
-        columns.update(zip(unseen, range(len(columns), len(columns) + len(unseen))))
-        ids = np.fromiter(map(columns.__getitem__, every), dtype=np.int64, count=len(every))
-        owner = np.repeat(np.arange(len(passages), dtype=np.int64), [len(words) for words in passages])
-        pairs, counts = np.unique(owner * (len(columns) + 1) + ids, return_counts=True)
-        rows, indices = np.divmod(pairs, len(columns) + 1)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(passages)))])
-        self._parts.append(sparse.csr_matrix((counts.astype(np.int32), indices.astype(np.int32), indptr),
-                                             shape=(len(passages), len(columns))))
-        self.rows += len(passages)
+    def add(self, parts: list[CountedTerms]) -> None:
+        """Count the passages of ``parts``: one lookup per distinct term of a passage."""
+        words = " ".join(part.words for part in parts).split()
+        ids = np.fromiter(map(self.columns.__getitem__, words), dtype=np.int32, count=len(words))
+        held = np.concatenate([np.diff(part.ends, prepend=0) for part in parts] or [np.zeros(0, np.int64)])
+        indptr = np.concatenate([[0], np.cumsum(held)])
+        counts = np.concatenate([part.counts for part in parts] or [np.zeros(0, np.int32)])
+        counted = sparse.csr_matrix((counts, ids, indptr), shape=(len(held), len(self.columns)))
+        counted.sort_indices()
+        self._parts.append(counted)
+        self.rows += len(held)
 
     def segment(self, settings: LexicalSettings) -> LexicalSegment:
         """Everything counted so far as one segment."""
@@ -223,7 +265,7 @@ class LexicalSegment:
     @classmethod
     def build(cls, passages: list[list[str]], settings: LexicalSettings = LexicalSettings()) -> LexicalSegment:
         counter = TermCounter()
-        counter.add(passages)
+        counter.add([CountedTerms.of(passages)])
         return counter.segment(settings)
 
     @classmethod

@@ -547,7 +547,7 @@ def _entity_rows(revision: Revision, version: int, lexical: LexicalSettings
               "version": version, "part": n, "data": chunk, "placeholder": [0.0, 0.0]}
              for n, chunk in enumerate(chunks)]
     passages = []
-    terms = revision.terms if revision.terms is not None else [
+    terms = revision.terms.expanded() if revision.terms is not None else [
         " ".join(passage_terms(p.text, document.title, lexical, p.section)) for p in revision.passages]
     for passage, vector, words in zip(revision.passages, revision.vectors, terms):
         passages.append({

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from qa.chunking import ChunkSettings, chunk_document
 from qa.documents import Document, Passage
-from qa.lexical import LexicalSettings, passage_terms
+from qa.lexical import CountedTerms, LexicalSettings, passage_terms
 
 # Most worker processes an ingest starts: one process writes what they prepare, and
-# beyond a few it is what waits.
+# beyond a few it is what they wait for.
 MOST_WORKERS = 4
 # Groups of documents handed to each worker ahead of the one being written.
 AHEAD_PER_WORKER = 2
@@ -38,16 +38,18 @@ _Span = tuple[int, int, str, "int | None"]
 
 @dataclass(frozen=True)
 class Prepared:
-    """A document, its passages, and each passage's BM25 terms joined by spaces."""
+    """A document, its passages, and their BM25 terms."""
 
     document: Document
     passages: list[Passage]
-    terms: list[str]
+    terms: CountedTerms
 
 
 def preparation_workers() -> int:
-    """Worker processes for a bulk ingest: every core but the writer's, at least one."""
-    return max(1, min(MOST_WORKERS, (os.cpu_count() or 1) - 1))
+    """Worker processes for a bulk ingest: one per core. The writer waits on the disk
+    for much of its time: at a million passages on 2 cores, two workers took the whole
+    ingest from 161 to 138 s against one (``python -m bench.stand_in``)."""
+    return max(1, min(MOST_WORKERS, os.cpu_count() or 1))
 
 
 def prepared(groups: Iterable[list[Document]], chunking: ChunkSettings, lexical: LexicalSettings,
@@ -94,13 +96,13 @@ def prepare(documents: list[Document], chunking: ChunkSettings, lexical: Lexical
     prepared = []
     for document in documents:
         passages = chunk_document(document, chunking)
-        prepared.append(Prepared(document, passages, [" ".join(passage_terms(p.text, document.title, lexical,
-                                                                            p.section)) for p in passages]))
+        terms = CountedTerms.of(passage_terms(p.text, document.title, lexical, p.section) for p in passages)
+        prepared.append(Prepared(document, passages, terms))
     return prepared
 
 
 def _spans_and_terms(documents: list[Document], chunking: ChunkSettings, lexical: LexicalSettings
-                     ) -> list[tuple[list[_Span], list[str]]]:
+                     ) -> list[tuple[list[_Span], CountedTerms]]:
     """What a worker sends back of ``prepare``: each passage's span, not its text."""
     return [([(p.start, p.end, p.section, p.page) for p in done.passages], done.terms)
             for done in prepare(documents, chunking, lexical)]

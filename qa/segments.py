@@ -27,7 +27,7 @@ from typing import cast
 
 import numpy as np
 
-from qa.lexical import LexicalSegment, LexicalSettings, TermCounter, save_joined
+from qa.lexical import CountedTerms, LexicalSegment, LexicalSettings, TermCounter, save_joined
 from qa.memory import release_freed_memory
 from qa.vector_store import EXACT_UP_TO, FlatFile, Selection, VectorSource, VectorStore
 
@@ -185,12 +185,13 @@ class SegmentBuilder:
     def __len__(self) -> int:
         return self._terms.rows
 
-    def add(self, rows: np.ndarray, vectors: np.ndarray, passage_terms: list[list[str]]) -> None:
-        """Passages at ``rows`` (above every row added before), each vector and terms."""
+    def add(self, rows: np.ndarray, vectors: np.ndarray, terms: list[CountedTerms]) -> None:
+        """Passages at ``rows`` (above every row added before), each vector, and their
+        terms (the passages of ``terms`` in turn, as many as ``rows``)."""
         if len(rows):
             self._rows.append(np.asarray(rows, np.int64))
             self._vectors.append(np.ascontiguousarray(vectors, np.float32).reshape(len(rows), self.dimension))
-            self._terms.add(passage_terms)
+            self._terms.add(terms)
             if self._saved_in is not None and len(self) >= self._saved_from:
                 self._spool()
 

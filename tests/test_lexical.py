@@ -199,3 +199,25 @@ def test_words_are_the_runs_of_two_word_characters_in_any_script():
     for text in texts:
         words = [w for w in re.findall(r"\w{2,}", text.lower()) if w not in STOPWORDS]
         assert terms(text) == stemmer.stemWords(words), text
+
+
+def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occurs():
+    """What a write's revisions bring, counted ahead a document at a time: repeats,
+    passages without terms, and terms first seen in a later part."""
+    from collections import Counter
+
+    from qa.lexical import CountedTerms, TermCounter
+
+    parts = [[terms("the river rose and the river fell"), [], terms("mali coup")],
+             [terms("river mali river river")], [], [terms("a new word: zebra"), terms("zebra zebra mali")]]
+    counter = TermCounter()
+    counter.add([CountedTerms.of(part) for part in parts])
+    passages = [passage for part in parts for passage in part]
+    segment = counter.segment(LexicalSettings())
+    assert len(segment) == len(passages) == 6
+    for row, passage in enumerate(passages):
+        counts = segment.counts[row]
+        held = {segment.vocabulary[column]: int(count) for column, count in zip(counts.indices, counts.data)}
+        assert held == Counter(passage)
+    assert [Counter(text.split()) for part in parts for text in CountedTerms.of(part).expanded()] == [
+        Counter(passage) for passage in passages]

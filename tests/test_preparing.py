@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 import qa.preparing
@@ -29,12 +31,13 @@ def test_documents_prepared_in_workers_are_those_prepared_here():
     groups = [documents[first : first + 4] for first in range(0, len(documents), 4)]
     chunking, lexical = ChunkSettings(), LexicalSettings()
     in_workers = [done for group in prepared(groups, chunking, lexical, workers=2) for done in group]
-    assert in_workers == [done for group in groups for done in prepare(group, chunking, lexical)]
-    assert [done.document for done in in_workers] == documents
-    for done in in_workers:
-        assert done.passages == chunk_document(done.document, chunking)
-        assert [terms.split() for terms in done.terms] == [
-            passage_terms(p.text, done.document.title, lexical, p.section) for p in done.passages]
+    here = [done for group in groups for done in prepare(group, chunking, lexical)]
+    assert [done.document for done in in_workers] == [done.document for done in here] == documents
+    for done, same in zip(in_workers, here):
+        assert done.passages == same.passages == chunk_document(done.document, chunking)
+        assert done.terms.expanded() == same.terms.expanded()
+        assert [Counter(terms.split()) for terms in done.terms.expanded()] == [
+            Counter(passage_terms(p.text, done.document.title, lexical, p.section)) for p in done.passages]
     assert any(done.passages[-1].page == 2 for done in in_workers)  # pages survive the trip
 
 

@@ -35,7 +35,7 @@ from qa.documents import Document, Passage
 from qa.embedded import EmbeddedEngine
 from qa.filters import SearchFilter
 from qa.index import DATABASE, DERIVED, SEGMENTS, SNAPSHOT, Index, load_snapshot
-from qa.lexical import LexicalSettings
+from qa.lexical import CountedTerms, LexicalSettings
 from qa.search import SearchRequest
 from qa.segments import SegmentBuilder
 from qa.tokens import terms
@@ -384,7 +384,8 @@ def _builders(tmp_path: Path, passages: int, dimension: int = DIMENSION, saved_f
     holding = SegmentBuilder(dimension, LexicalSettings())
     for first in range(0, passages, 10):
         for builder in (saving, holding):
-            builder.add(np.arange(first, first + 10) * 2, vectors[first : first + 10], words[first : first + 10])
+            builder.add(np.arange(first, first + 10) * 2, vectors[first : first + 10],
+                        [CountedTerms.of(words[first : first + 10])])
     return saving, holding
 
 
@@ -415,7 +416,8 @@ def test_a_segment_going_to_disk_holds_none_of_its_vectors_in_memory(tmp_path):
         saving, _ = _builders(tmp_path, 0, dimension=256)  # nothing held yet
         before = tracemalloc.get_traced_memory()[0]
         for first in range(0, 50_000, 1000):  # 51 MB of vectors
-            saving.add(np.arange(first, first + 1000), np.full((1000, 256), 1 / 16, np.float32), [["river"]] * 1000)
+            saving.add(np.arange(first, first + 1000), np.full((1000, 256), 1 / 16, np.float32),
+                       [CountedTerms.of([["river"]] * 1000)])
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from qa.chunking import ChunkSettings, chunk_document
@@ -31,6 +33,7 @@ MOST_WORKERS = 4
 AHEAD_PER_WORKER = 2
 # How often a worker checks that the process it works for is still there.
 PARENT_CHECK_SECONDS = 0.5
+log = logging.getLogger(__name__)
 # A passage's place, section and page: what a worker sends back of it (its text is the
 # document's, which the writer holds already).
 _Span = tuple[int, int, str, "int | None"]
@@ -63,19 +66,36 @@ def prepared(groups: Iterable[list[Document]], chunking: ChunkSettings, lexical:
         return
     yield prepare(first, chunking, lexical)
     second = next(groups, None) if workers else None
-    if second is None:
+    if second is not None:
+        yield from _in_workers(itertools.chain([second], groups), chunking, lexical, workers)
+    else:
         yield from (prepare(group, chunking, lexical) for group in groups)
-        return
+
+
+def _in_workers(groups: Iterator[list[Document]], chunking: ChunkSettings, lexical: LexicalSettings,
+                workers: int) -> Iterator[list[Prepared]]:
+    """``groups`` prepared by ``workers`` processes, in order. Where the workers cannot
+    go on (one was killed, or they cannot start: spawned, they import the main module,
+    which a script without ``if __name__ == "__main__"`` runs again), the rest are
+    prepared in this process, with a warning."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_watch_parent,
                                initargs=(os.getpid(),))
+    handed: collections.deque[tuple[list[Document], Future]] = collections.deque()
+    group: list[Document] | None = None  # the one being handed over
     try:
-        waiting: collections.deque[tuple[list[Document], Future]] = collections.deque()
-        for group in itertools.chain([second], groups):
-            waiting.append((group, pool.submit(_spans_and_terms, group, chunking, lexical)))
-            if len(waiting) >= AHEAD_PER_WORKER * workers:
-                yield _unpacked(*waiting.popleft())
-        while waiting:
-            yield _unpacked(*waiting.popleft())
+        for group in groups:
+            handed.append((group, pool.submit(_spans_and_terms, group, chunking, lexical)))
+            group = None
+            if len(handed) >= AHEAD_PER_WORKER * workers:
+                yield _unpacked(*handed[0])
+                handed.popleft()
+        while handed:
+            yield _unpacked(*handed[0])
+            handed.popleft()
+    except BrokenProcessPool as error:
+        log.warning("documents are chunked in this process: the worker processes stopped (%s)", error)
+        left = [held for held, _ in handed] + ([group] if group is not None else [])
+        yield from (prepare(held, chunking, lexical) for held in itertools.chain(left, groups))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

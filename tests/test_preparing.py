@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections import Counter
 
 import pytest
@@ -57,3 +59,21 @@ def test_a_single_group_starts_no_worker(monkeypatch):
     monkeypatch.setattr(qa.preparing, "ProcessPoolExecutor", no_pool)
     done = list(prepared([_documents(3)], ChunkSettings(), LexicalSettings(), workers=4))
     assert len(done) == 1 and len(done[0]) == 4
+
+
+class _EndsTheWorkerThatUnpicklesIt:
+    """Metadata that kills the worker process handed it, as the kernel's OOM killer might."""
+
+    def __reduce__(self):
+        return os._exit, (1,)
+
+
+def test_groups_a_dead_worker_held_are_prepared_here_and_the_rest_too(caplog):
+    killer = Document("docs/killer.md", "Killer", "tests", "A short text.", {"end": _EndsTheWorkerThatUnpicklesIt()})
+    groups = [_documents(2), _documents(3), [killer], _documents(4), _documents(5)]
+    with caplog.at_level(logging.WARNING, logger="qa.preparing"):
+        found = list(prepared(groups, ChunkSettings(), LexicalSettings(), workers=1))
+    assert [[done.document for done in group] for group in found] == groups
+    assert [done.passages for group in found for done in group] == [
+        chunk_document(document, ChunkSettings()) for group in groups for document in group]
+    assert "worker processes stopped" in caplog.text

@@ -1,6 +1,8 @@
 import math
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qa.lexical
 from qa.lexical import LexicalSegment, LexicalSettings, save_joined
@@ -221,3 +223,14 @@ def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occur
         assert held == Counter(passage)
     assert [Counter(text.split()) for part in parts for text in CountedTerms.of(part).expanded()] == [
         Counter(passage) for passage in passages]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60) | st.text(max_size=60))
+def test_words_are_the_runs_of_two_word_characters_in_any_text(text):
+    import re
+
+    from qa.tokens import _words
+
+    lowered = text.lower()
+    assert [w for w in _words(lowered) if len(w) >= 2] == re.findall(r"\w{2,}", lowered)

@@ -36,10 +36,12 @@ from qa.memory import release_freed_memory
 faiss.omp_set_num_threads(1)
 
 EXACT_UP_TO = 20_000
-# Lists of an IVF index per square root of its size. More lists cost more to train
-# and to assign a question to, and leave fewer vectors to read in each list probed,
-# which is most of a search at a million passages (python -m bench.segments).
-LISTS_PER_ROOT = 4
+# Lists of an IVF index per square root of its size. More lists leave fewer vectors
+# to read in each list probed, but cost more to assign a question to, and far more to
+# build: training grows with the square of the lists. At a million passages, 2·√n
+# built in 24 s against 64 s for 4·√n, and searched 200 deep in 0.30 against 0.24 ms
+# p50 at the same nprobe (python -m bench.ivf_lists).
+LISTS_PER_ROOT = 2
 TARGET_RECALL = 0.97
 # Neighbours scoring within this of the last exact one wanted count as found: half
 # precision moves a score by about 3e-5.

@@ -20,9 +20,9 @@ import numpy as np
 from qa.database import PassageRecord, Revision, WriteResult
 from qa.documents import Document, Passage
 from qa.fusion import Fusion, Ranking
-from qa.lexical import LexicalSettings
 
 if TYPE_CHECKING:
+    from qa.lexical import LexicalSettings
     from qa.search import SearchRequest
 
 # Encodes the questions of a batch of requests when called (None for lexical ones).

@@ -36,12 +36,12 @@ from qa.memory import release_freed_memory
 faiss.omp_set_num_threads(1)
 
 EXACT_UP_TO = 20_000
-# Lists of an IVF index per square root of its size. More lists leave fewer vectors
-# to read in each list probed, but cost more to assign a question to, and far more to
-# build: training grows with the square of the lists. At a million passages, 2·√n
-# built in 24 s against 64 s for 4·√n, and searched 200 deep in 0.30 against 0.24 ms
-# p50 at the same nprobe (python -m bench.ivf_lists).
-LISTS_PER_ROOT = 2
+# Lists of an IVF index per square root of its size. More lists cost more to train
+# (with the square of their number) and to assign a question to, and leave fewer
+# vectors to read in each list probed, which is most of a search at a million
+# passages. There, 2·√n built in half the time of 4·√n, but searched dense in 0.40 to
+# 0.50 ms against 0.26 to 0.33 (python -m bench.ivf_lists, python -m bench.segments).
+LISTS_PER_ROOT = 4
 TARGET_RECALL = 0.97
 # Neighbours scoring within this of the last exact one wanted count as found: half
 # precision moves a score by about 3e-5.
@@ -508,24 +508,32 @@ class _Nearest:
 
 
 def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.ndarray) -> int:
-    """The smallest nprobe (doubling) whose recall reaches ``TARGET_RECALL``: the share
-    of each query's exact neighbours down to its 10th distinct vector (``truth``: its best
-    scores, best first) that the search finds, counting found scores within ``TIED_WITHIN``
-    of the last of them. Scores, not ids: any copy of a passage is as near as another.
-    Copies counted at their 10th distinct vector: a question near a passage stored many
-    times finds its copies in one list, and only the neighbours past them tell how many
-    lists a new question needs."""
+    """The smallest nprobe whose recall reaches ``TARGET_RECALL``, found by doubling and
+    then halving the gap between the last too few and the first enough (recall grows
+    with nprobe): doubling alone overshot by up to twice the lists a search reads.
+    Recall is the share of each query's exact neighbours down to its 10th distinct vector
+    (``truth``: its best scores, best first) that the search finds, counting found
+    scores within ``TIED_WITHIN`` of the last of them. Scores, not ids: any copy of a
+    passage is as near as another. Copies counted at their 10th distinct vector: a
+    question near a passage stored many times finds its copies in one list, and only the
+    neighbours past them tell how many lists a new question needs."""
     last, wanted = _down_to_tenth_distinct(truth)
-    nprobe = 1
-    while nprobe < index.nlist:
+
+    def enough(nprobe: int) -> bool:
         index.nprobe = nprobe
         found, _ = index.search(queries, truth.shape[1])
         hits = np.minimum((found >= last[:, None] - TIED_WITHIN).sum(axis=1), wanted)
-        if np.mean(hits / wanted) >= TARGET_RECALL:
-            return nprobe
-        nprobe *= 2
-    index.nprobe = index.nlist
-    return index.nlist
+        return bool(np.mean(hits / wanted) >= TARGET_RECALL)
+
+    too_few, nprobe = 0, 1
+    while nprobe < index.nlist and not enough(nprobe):
+        too_few, nprobe = nprobe, 2 * nprobe
+    nprobe = min(nprobe, index.nlist)  # every list: exact, enough by definition
+    while nprobe - too_few > 1:
+        middle = (too_few + nprobe) // 2
+        too_few, nprobe = (too_few, middle) if enough(middle) else (middle, nprobe)
+    index.nprobe = nprobe
+    return nprobe
 
 
 def _down_to_tenth_distinct(scores: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:

@@ -1,14 +1,14 @@
 """How many lists an IVF index of a million passages should have: what each count
 costs to build, and what it gives searches.
 
-    python -m bench.ivf_lists [--paragraphs 570000] [--per-root 4 2] [--keep DIR]
+    python -m bench.ivf_lists [--paragraphs 570000] [--per-root 4 2] [--iterations 10] [--keep DIR]
 
 Embeds the bench's corpus (bench.engine's paragraphs, chunked as qa ingest chunks
 them) with the stand-in encoder of bench/stand_in.py, read through qa's own export of
 it (NumPy, no PyTorch); with ``--keep``, the model and the vectors stay in DIR and a
-later run reads them from there. For each count of lists per √n it then builds the
-IVF index as a merge does (k-means on 39 vectors a list, every vector assigned, nprobe
-calibrated on the data) and times 200 SQuAD-dev questions encoded the same way, one
+later run reads them from there. For each count of lists per √n and of k-means
+iterations it then builds the IVF index as a merge does (k-means on 39 vectors a
+list, every vector assigned, nprobe calibrated on the data) and times 200 SQuAD-dev questions encoded the same way, one
 at a time on one thread (as the server searches, 200 deep as hybrid search asks),
 beside exact search of the same vectors: recall@10 against it, p50 and p99.
 """
@@ -16,6 +16,7 @@ beside exact search of the same vectors: recall@10 against it, p50 and p99.
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -48,9 +49,9 @@ def embedded_corpus(work: Path, paragraphs: int) -> tuple[np.ndarray, StaticEnco
     return np.load(vectors), encoder
 
 
-def measure(data: np.ndarray, asked: np.ndarray, per_root: float) -> dict:
+def measure(data: np.ndarray, asked: np.ndarray, per_root: float, iterations: int) -> dict:
     """Build the IVF index of ``data`` with ``per_root``·√n lists as a merge does; time ``asked``."""
-    vector_store.LISTS_PER_ROOT = per_root
+    vector_store.LISTS_PER_ROOT, vector_store.KMEANS_ITERATIONS = per_root, iterations
     started = time.perf_counter()
     plan = vector_store._ivf_plan([vector_store.VectorSource.of(data)], data.shape[1])
     planned = time.perf_counter() - started
@@ -76,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ivf_lists", description=__doc__.splitlines()[0])
     parser.add_argument("--paragraphs", type=int, default=570_000)
     parser.add_argument("--per-root", type=float, nargs="+", default=[4, 2], help="Lists per √n to compare.")
+    parser.add_argument("--iterations", type=int, nargs="+", default=[10], help="k-means iterations to compare.")
     parser.add_argument("--keep", type=Path, help="A folder to keep the encoder and vectors in, and read them from.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qa-ivf-lists-") as folder:
@@ -93,11 +95,12 @@ def main() -> None:
         times.append((time.perf_counter() - begun) * 1000)
     truth = exact.search(asked, 10)[1]
     print(f"{len(data):,} passages; exact search p50 {np.median(times):.2f} ms, p99 {np.percentile(times, 99):.2f} ms")
-    print("lists per √n  lists  build s (k-means and lists found)  nprobe  p50 ms  p99 ms  recall@10")
-    for per_root in args.per_root:
-        row = measure(data, asked, per_root)
+    print("lists per √n  k-means iterations  lists  build s (k-means and lists found)"
+          "  nprobe  p50 ms  p99 ms  recall@10")
+    for per_root, iterations in itertools.product(args.per_root, args.iterations):
+        row = measure(data, asked, per_root, iterations)
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(row["found"], truth)])
-        print(f"{per_root:>12g}  {row['lists']:>5,}  {row['build_s']:>7.1f} ({row['plan_s']:.1f})"
+        print(f"{per_root:>12g}  {iterations:>18}  {row['lists']:>5,}  {row['build_s']:>7.1f} ({row['plan_s']:.1f})"
               f"                      {row['nprobe']:>6}  {row['p50_ms']:>6.3f}  {row['p99_ms']:>6.3f}  {recall:>9.3f}")
 
 

@@ -262,6 +262,53 @@ def test_kill_9_during_a_rebuild_with_another_model_keeps_the_old_index_whole(tm
     assert _staged_rows(root) == 0
 
 
+def test_an_ingest_killed_leaves_none_of_its_worker_processes_running(tmp_path, static_model):
+    """A bulk ingest prepares documents in worker processes: kill -9 the ingest, and
+    they end too, rather than wait on it for good."""
+    corpus = tmp_path / "rivers"
+    write_corpus(corpus, "A", count=3000)  # a dozen groups of documents: workers start after the first
+    process = subprocess.Popen([sys.executable, "-m", "qa", "ingest", str(corpus), "--index", str(tmp_path / "index"),
+                                "--model", str(static_model)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = _wait_for_children(process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert workers, "the ingest ended before its workers were seen"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _running(workers):
+        time.sleep(0.05)
+    assert not _running(workers), f"worker processes {sorted(_running(workers))} outlived the ingest"
+
+
+def _wait_for_children(process: subprocess.Popen, limit: float = 120) -> set[int]:
+    """The processes ``process`` has started, once it has any (empty if it ends first)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        children = {pid for pid, parent in _processes().items() if parent == process.pid}
+        if children:
+            return children
+        time.sleep(0.01)
+    return set()
+
+
+def _processes() -> dict[int, int]:
+    """Each live process's parent, from /proc (zombies, which run nothing, left out)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or one that just ended
+            continue
+        if fields[0] != "Z":
+            found[int(entry.name)] = int(fields[1])
+    return found
+
+
+def _running(pids: set[int]) -> set[int]:
+    return pids & set(_processes())
+
+
 def assert_searchable(root: Path, embedder, texts: dict[str, set[str]]) -> None:
     """Every document of ``texts`` is whole in the index at ``root`` and found by a search."""
     assert assert_whole(root, embedder, texts, required=set(texts)) == set(texts)

@@ -8,9 +8,10 @@ them) with the stand-in encoder of bench/stand_in.py, read through qa's own expo
 it (NumPy, no PyTorch); with ``--keep``, the model and the vectors stay in DIR and a
 later run reads them from there. For each count of lists per √n and of k-means
 iterations it then builds the IVF index as a merge does (k-means on 39 vectors a
-list, every vector assigned, nprobe calibrated on the data) and times 200 SQuAD-dev questions encoded the same way, one
-at a time on one thread (as the server searches, 200 deep as hybrid search asks),
-beside exact search of the same vectors: recall@10 against it, p50 and p99.
+list, every vector assigned, nprobe calibrated on the data) and times 200 SQuAD-dev
+questions encoded the same way, one at a time on one thread (as the server searches,
+200 deep as hybrid search asks), beside exact search of the same vectors: recall@10
+against it, p50 and p99.
 """
 
 from __future__ import annotations

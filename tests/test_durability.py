@@ -266,10 +266,10 @@ def test_an_ingest_killed_leaves_none_of_its_worker_processes_running(tmp_path, 
     """A bulk ingest prepares documents in worker processes: kill -9 the ingest, and
     they end too, rather than wait on it for good."""
     corpus = tmp_path / "rivers"
-    write_corpus(corpus, "A", count=3000)  # a dozen groups of documents: workers start after the first
+    write_corpus(corpus, "A", count=3000)  # over a dozen groups of documents: workers start after the first
     process = subprocess.Popen([sys.executable, "-m", "qa", "ingest", str(corpus), "--index", str(tmp_path / "index"),
                                 "--model", str(static_model)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers = _wait_for_children(process)
+    workers = _wait_for_workers(process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert workers, "the ingest ended before its workers were seen"
@@ -279,15 +279,23 @@ def test_an_ingest_killed_leaves_none_of_its_worker_processes_running(tmp_path, 
     assert not _running(workers), f"worker processes {sorted(_running(workers))} outlived the ingest"
 
 
-def _wait_for_children(process: subprocess.Popen, limit: float = 120) -> set[int]:
-    """The processes ``process`` has started, once it has any (empty if it ends first)."""
+def _wait_for_workers(process: subprocess.Popen, limit: float = 120) -> set[int]:
+    """Every process ``process`` has started, once one of them is a multiprocessing
+    worker (empty if it ends first)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and process.poll() is None:
         children = {pid for pid, parent in _processes().items() if parent == process.pid}
-        if children:
+        if any(b"spawn_main" in _command_line(pid) for pid in children):
             return children
         time.sleep(0.01)
     return set()
+
+
+def _command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it just ended
+        return b""
 
 
 def _processes() -> dict[int, int]:

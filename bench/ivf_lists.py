@@ -54,13 +54,11 @@ def measure(data: np.ndarray, asked: np.ndarray, per_root: float, iterations: in
     """Build the IVF index of ``data`` with ``per_root``·√n lists as a merge does; time ``asked``."""
     vector_store.LISTS_PER_ROOT, vector_store.KMEANS_ITERATIONS = per_root, iterations
     started = time.perf_counter()
-    plan = vector_store._ivf_plan([vector_store.VectorSource.of(data)], data.shape[1])
+    sources = [vector_store.VectorSource.of(data)]
+    plan = vector_store._ivf_plan(sources, data.shape[1])
     planned = time.perf_counter() - started
-    index = plan.index
+    index = vector_store._filled(plan, sources)
     with vector_store._all_cores():
-        vector_store._reserve(index, plan.sizes)
-        ids = np.arange(len(data), dtype=np.int64)
-        index.add_core(len(data), faiss.swig_ptr(data), faiss.swig_ptr(ids), faiss.swig_ptr(plan.assigned[0]))
         index.nprobe = vector_store._calibrated_nprobe(index, plan.queries, plan.truth)
     built = time.perf_counter() - started
     store = vector_store.VectorStore(index)

@@ -395,9 +395,20 @@ def _ivf_plan(sources: list[VectorSource], dimension: int) -> _IvfPlan:
 
 def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFScalarQuantizer:
     """An IVF index of half-precision vectors from ``sources``, in memory, its nprobe
-    calibrated. A third pass adds the vectors, every list allocated once at its final
-    size (lists grown as vectors come hold up to twice their codes)."""
+    calibrated. A third pass adds the vectors."""
     plan = _ivf_plan(sources, dimension)
+    index = _filled(plan, sources)
+    with _all_cores():
+        index.nprobe = _calibrated_nprobe(index, plan.queries, plan.truth)
+    log.info("built an IVF index of %d vectors in %d lists, searching %d per question", index.ntotal, index.nlist,
+             index.nprobe)
+    return index
+
+
+def _filled(plan: _IvfPlan, sources: list[VectorSource]) -> faiss.IndexIVFScalarQuantizer:
+    """``plan``'s index with the vectors of ``sources`` added to the lists planned, every
+    list allocated once at its final size (lists grown as vectors come hold up to twice
+    their codes)."""
     index = plan.index
     with _all_cores():
         _reserve(index, plan.sizes)
@@ -406,9 +417,6 @@ def _build_ivf(sources: list[VectorSource], dimension: int) -> faiss.IndexIVFSca
             ids = np.arange(first, first + len(part), dtype=np.int64)
             index.add_core(len(part), faiss.swig_ptr(part), faiss.swig_ptr(ids), faiss.swig_ptr(lists_of))
             del part
-        index.nprobe = _calibrated_nprobe(index, plan.queries, plan.truth)
-    log.info("built an IVF index of %d vectors in %d lists, searching %d per question", index.ntotal, index.nlist,
-             index.nprobe)
     return index
 
 
@@ -522,13 +530,8 @@ def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.nda
     passage is as near as another. Copies counted at their 10th distinct vector: a
     question near a passage stored many times finds its copies in one list, and only the
     neighbours past them tell how many lists a new question needs."""
-    last, wanted = _down_to_tenth_distinct(truth)
-
     def enough(nprobe: int) -> bool:
-        index.nprobe = nprobe
-        found, _ = index.search(queries, truth.shape[1])
-        hits = np.minimum((found >= last[:, None] - TIED_WITHIN).sum(axis=1), wanted)
-        return bool(np.mean(hits / wanted) >= TARGET_RECALL)
+        return _recall(index, nprobe, queries, truth) >= TARGET_RECALL
 
     too_few, nprobe = 0, 1
     while nprobe < index.nlist and not enough(nprobe):
@@ -539,6 +542,16 @@ def _calibrated_nprobe(index: faiss.IndexIVF, queries: np.ndarray, truth: np.nda
         too_few, nprobe = (too_few, middle) if enough(middle) else (middle, nprobe)
     index.nprobe = nprobe
     return nprobe
+
+
+def _recall(index: faiss.IndexIVF, nprobe: int, queries: np.ndarray, truth: np.ndarray) -> float:
+    """The recall ``_calibrated_nprobe`` asks for, of ``index`` searching ``nprobe`` lists
+    (left set so)."""
+    last, wanted = _down_to_tenth_distinct(truth)
+    index.nprobe = nprobe
+    found, _ = index.search(queries, truth.shape[1])
+    hits = np.minimum((found >= last[:, None] - TIED_WITHIN).sum(axis=1), wanted)
+    return float(np.mean(hits / wanted))
 
 
 def _down_to_tenth_distinct(scores: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:

@@ -163,20 +163,13 @@ def test_the_vectors_of_a_saved_index_read_back_at_any_positions(small_threshold
 
 def test_the_nprobe_calibrated_is_the_smallest_that_reaches_the_target_recall(small_threshold):
     """Not the next power of two above it: each list more is read by every search."""
-    data = _clustered_rows(12000, centres=1000, seed=17)
-    plan = vector_store._ivf_plan([VectorSource.of(data)], data.shape[1])
-    index = plan.index
-    index.add_core(len(data), vector_store.faiss.swig_ptr(data),
-                   vector_store.faiss.swig_ptr(np.arange(len(data), dtype=np.int64)),
-                   vector_store.faiss.swig_ptr(plan.assigned[0]))
+    sources = [VectorSource.of(_clustered_rows(12000, centres=1000, seed=17))]
+    plan = vector_store._ivf_plan(sources, 384)
+    index = vector_store._filled(plan, sources)
     found = vector_store._calibrated_nprobe(index, plan.queries, plan.truth)
-    last, wanted = vector_store._down_to_tenth_distinct(plan.truth)
 
     def recall(nprobe: int) -> float:
-        index.nprobe = nprobe
-        scores, _ = index.search(plan.queries, plan.truth.shape[1])
-        return float(np.mean(np.minimum((scores >= last[:, None] - vector_store.TIED_WITHIN).sum(axis=1), wanted)
-                             / wanted))
+        return vector_store._recall(index, nprobe, plan.queries, plan.truth)
 
     assert found > 1 and found & (found - 1)  # not a power of two: found between two of them
     assert recall(found) >= vector_store.TARGET_RECALL > recall(found - 1)

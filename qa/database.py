@@ -18,7 +18,6 @@ leaves only staged rows, cleared by the next rebuild.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import sqlite3
@@ -148,13 +147,6 @@ class LiveRows:
     rows: np.ndarray
     documents: int
     meta: dict[str, str]
-
-
-def checksum(document: Document) -> str:
-    """A fingerprint of everything stored about ``document``: same input, same passages."""
-    fields = [document.doc_id, document.title, document.source, document.text, document.metadata,
-              _structure(document)]
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 class DocumentStore:
@@ -496,7 +488,7 @@ def _insert(connection: sqlite3.Connection, revisions: list[Revision], generatio
     documents = [revision.document for revision in revisions]
     _insert_rows(connection, "documents (version, doc_id, title, source, text, metadata, structure, checksum, added, "
                  "removed)", [(first + n, d.doc_id, d.title, d.source, d.text,
-                              json.dumps(d.metadata, ensure_ascii=False), json.dumps(_structure(d)), checksum(d),
+                              json.dumps(d.metadata, ensure_ascii=False), json.dumps(d.structure), d.checksum,
                               generation, removed) for n, d in enumerate(documents)])
     versions = np.repeat(np.arange(first, first + len(revisions)), sizes).tolist()
     passages = [p for revision in revisions for p in revision.passages]
@@ -566,11 +558,6 @@ def _any_value(alias: str, values: tuple[Value, ...]) -> tuple[str, list[Any]]:
             parts.append(f"{alias}.type = ?")
             parameters.append(kind)
     return "(" + " OR ".join(parts) + ")", parameters
-
-
-def _structure(document: Document) -> dict[str, list]:
-    """A document's headings and page offsets, as stored (JSON)."""
-    return {"headings": [[h.start, h.end, h.level] for h in document.headings], "pages": list(document.pages)}
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from qa.chunking import ChunkSettings, chunk_document
-from qa.database import Revision, checksum
+from qa.database import Revision
 from qa.embedding import Embedder
 from qa.engines import EngineChoice, open_engine_for_writing
 from qa.errors import InvalidInput, UnreadableFile
@@ -159,7 +159,7 @@ def _read(row: dict[str, Any], settings: ChunkSettings) -> dict[str, Any]:
         document = read_document(Path(row["file"]), row["doc_id"])
     except UnreadableFile as error:
         return {**done, "state": "skipped", "why": error.message}
-    if row["stored"] == checksum(document):
+    if row["stored"] == document.checksum:
         return {**done, "state": "unchanged"}
     return {**done, "state": "changed", "document": document, "passages": chunk_document(document, settings)}
 

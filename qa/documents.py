@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -31,6 +34,18 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
     headings: tuple[Heading, ...] = ()
     pages: tuple[int, ...] = ()
+
+    @property
+    def structure(self) -> dict[str, list]:
+        """Its headings and page offsets, as stored (JSON)."""
+        return {"headings": [[h.start, h.end, h.level] for h in self.headings], "pages": list(self.pages)}
+
+    @cached_property
+    def checksum(self) -> str:
+        """A fingerprint of everything stored about it: same input, same passages. Made
+        once: an ingest compares it with the stored copy's, then stores it."""
+        fields = [self.doc_id, self.title, self.source, self.text, self.metadata, self.structure]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

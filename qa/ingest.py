@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from qa.chunking import ChunkSettings
-from qa.database import FORMAT_VERSION, Revision, checksum
+from qa.database import FORMAT_VERSION, Revision
 from qa.documents import Document
 from qa.embedding import Embedder
 from qa.engine import Engine, EngineState
@@ -215,7 +215,7 @@ def _changed(engine: Engine, documents: Iterable[Document], create: bool, report
     """The documents that differ from their stored copies, looked up a group at a time;
     the others are listed in ``report.unchanged``. Each id goes into ``seen``, if given."""
     for group in _groups(documents, LOOKUP_DOCUMENTS, LOOKUP_CHARACTERS):
-        sums = {d.doc_id: checksum(d) for d in group}
+        sums = {d.doc_id: d.checksum for d in group}
         stored = engine.checksums(sums)
         if create and stored:
             raise DocumentExists(next(iter(stored)))

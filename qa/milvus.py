@@ -40,7 +40,7 @@ import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 from pymilvus.exceptions import ConnectionConfigException
 
-from qa.database import PassageRecord, Revision, WriteResult, checksum
+from qa.database import PassageRecord, Revision, WriteResult
 from qa.documents import Document, Heading, Passage
 from qa.engine import DocumentSummary, EngineState, QuestionVectors
 from qa.engines import EngineChoice
@@ -534,7 +534,7 @@ def _entity_rows(revision: Revision, version: int, lexical: LexicalSettings
     """The passage entities, text parts and head of one revision, each checked to fit Milvus."""
     document = revision.document
     listed = {"title": document.title, "source": document.source, "metadata": document.metadata,
-              "checksum": checksum(document), "passages": len(revision.passages)}
+              "checksum": document.checksum, "passages": len(revision.passages)}
     stored = json.dumps({"text": document.text, "headings": [[h.start, h.end, h.level] for h in document.headings],
                          "pages": list(document.pages)}, ensure_ascii=False)
     chunks = [stored[i : i + PART_CHARS] for i in range(0, len(stored), PART_CHARS)] or [""]

@@ -159,27 +159,30 @@ class QuestionTerms:
 @dataclass(frozen=True, eq=False)  # holds arrays
 class CountedTerms:
     """Passages' terms, each distinct term of a passage once, with how often it occurs:
-    passage ``i`` holds the words ``ends[i-1]:ends[i]`` of ``words`` (space-separated),
-    ``counts[ends[i-1]:ends[i]]`` times each. One string and two arrays a document: what
-    ingest's worker processes send back, and what a segment counts without a step of
-    Python per term."""
+    passage ``i`` holds the words numbered ``ids[ends[i-1]:ends[i]]`` in ``vocabulary``,
+    ``counts[ends[i-1]:ends[i]]`` times each. Documents prepared together share one
+    vocabulary: what ingest's worker processes send back names each word once, and a
+    segment looks each up once, not once for every passage that holds it."""
 
-    words: str
+    vocabulary: Words
+    ids: np.ndarray  # int32
     counts: np.ndarray  # int32
     ends: np.ndarray  # int64
 
     @classmethod
-    def of(cls, passages: Iterable[list[str]]) -> CountedTerms:
-        """The counted terms of passages given as their terms, in order, repeats kept."""
-        distinct: list[str] = []
+    def of(cls, passages: Iterable[list[str]], vocabulary: Words | None = None) -> CountedTerms:
+        """The counted terms of passages given as their terms, in order, repeats kept;
+        words new to ``vocabulary`` (else to a vocabulary of their own) are added to it."""
+        vocabulary = Words() if vocabulary is None else vocabulary
+        ids: list[int] = []
         counts: list[int] = []
         ends: list[int] = []
         for passage in passages:
             counted = collections.Counter(passage)
-            distinct += counted
+            ids += map(vocabulary.__getitem__, counted)
             counts += counted.values()
-            ends.append(len(distinct))
-        return cls(" ".join(distinct), np.array(counts, np.int32), np.array(ends, np.int64))
+            ends.append(len(ids))
+        return cls(vocabulary, np.array(ids, np.int32), np.array(counts, np.int32), np.array(ends, np.int64))
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -187,39 +190,57 @@ class CountedTerms:
     def expanded(self) -> list[str]:
         """Each passage's terms joined by spaces, each as often as it occurs there (in
         no particular order: what a bag of words needs)."""
-        words = self.words.split()
-        return [" ".join(word for word, count in zip(words[begin:end], self.counts[begin:end].tolist())
+        words = list(self.vocabulary)
+        return [" ".join(words[number] for number, count in zip(self.ids[begin:end].tolist(),
+                                                                self.counts[begin:end].tolist())
                          for _ in range(count))
                 for begin, end in zip([0, *self.ends[:-1].tolist()], self.ends.tolist())]
 
 
-class _Vocabulary(dict):
-    """Terms to their columns, a new term taking the next column as it is first looked up."""
+class Words(dict):
+    """Words numbered from 0 in the order they are first looked up: a new word takes
+    the next number. Iterated, the words in that order."""
 
-    def __missing__(self, term: str) -> int:
-        column = self[term] = len(self)
-        return column
+    def __missing__(self, word: str) -> int:
+        number = self[word] = len(self)
+        return number
 
 
 class TermCounter:
     """Counts passages' terms into CSR rows as they come, with a vocabulary that grows."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, int] = _Vocabulary()
+        self.columns: dict[str, int] = Words()
         self._parts: list[sparse.csr_matrix] = []
         self.rows = 0
 
     def add(self, parts: list[CountedTerms]) -> None:
-        """Count the passages of ``parts``: one lookup per distinct term of a passage."""
-        words = " ".join(part.words for part in parts).split()
-        ids = np.fromiter(map(self.columns.__getitem__, words), dtype=np.int32, count=len(words))
+        """Count the passages of ``parts``: one lookup per word of each vocabulary they use."""
+        columns: dict[int, np.ndarray] = {}  # each vocabulary's numbers as this counter's columns, by identity
+        for vocabulary, ids in _ids_by_vocabulary(parts):
+            columns[id(vocabulary)] = self._columns_of(vocabulary, ids)
+        ids = [columns[id(part.vocabulary)][part.ids] for part in parts]
         held = np.concatenate([np.diff(part.ends, prepend=0) for part in parts] or [np.zeros(0, np.int64)])
         indptr = np.concatenate([[0], np.cumsum(held)])
         counts = np.concatenate([part.counts for part in parts] or [np.zeros(0, np.int32)])
-        counted = sparse.csr_matrix((counts, ids, indptr), shape=(len(held), len(self.columns)))
+        counted = sparse.csr_matrix((counts, np.concatenate(ids or [np.zeros(0, np.int32)]), indptr),
+                                    shape=(len(held), len(self.columns)))
         counted.sort_indices()
         self._parts.append(counted)
         self.rows += len(held)
+
+    def _columns_of(self, vocabulary: Words, ids: list[np.ndarray]) -> np.ndarray:
+        """The column of each word of ``vocabulary`` that ``ids`` use (-1 for the others,
+        which take none)."""
+        used = np.zeros(len(vocabulary), bool)
+        for some in ids:
+            used[some] = True
+        words = list(vocabulary)
+        numbers = np.flatnonzero(used)
+        columns = np.full(len(vocabulary), -1, np.int32)
+        columns[numbers] = np.fromiter(map(self.columns.__getitem__, (words[n] for n in numbers.tolist())),
+                                       np.int32, len(numbers))
+        return columns
 
     def segment(self, settings: LexicalSettings) -> LexicalSegment:
         """Everything counted so far as one segment."""
@@ -229,6 +250,14 @@ class TermCounter:
         counts = sparse.vstack(self._parts, format="csr", dtype=np.int32) if self._parts else \
             sparse.csr_matrix((0, width), dtype=np.int32)
         return LexicalSegment.of_counts(list(self.columns), counts, settings)
+
+
+def _ids_by_vocabulary(parts: list[CountedTerms]) -> list[tuple[Words, list[np.ndarray]]]:
+    """Each distinct vocabulary of ``parts`` (by identity), with the ids of the parts using it."""
+    found: dict[int, tuple[Words, list[np.ndarray]]] = {}
+    for part in parts:
+        found.setdefault(id(part.vocabulary), (part.vocabulary, []))[1].append(part.ids)
+    return list(found.values())
 
 
 class LexicalSegment:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from qa.chunking import ChunkSettings, chunk_document
 from qa.documents import Document, Passage
-from qa.lexical import CountedTerms, LexicalSettings, passage_terms
+from qa.lexical import CountedTerms, LexicalSettings, Words, passage_terms
 
 # Most worker processes an ingest starts: one process writes what they prepare, and
 # beyond a few it is what they wait for.
@@ -112,11 +112,12 @@ def _watch_parent(parent: int) -> None:
 
 
 def prepare(documents: list[Document], chunking: ChunkSettings, lexical: LexicalSettings) -> list[Prepared]:
-    """``documents`` chunked, with their passages' terms, in this process."""
-    prepared = []
+    """``documents`` chunked, with their passages' terms (in one vocabulary), in this process."""
+    prepared, vocabulary = [], Words()
     for document in documents:
         passages = chunk_document(document, chunking)
-        terms = CountedTerms.of(passage_terms(p.text, document.title, lexical, p.section) for p in passages)
+        terms = CountedTerms.of((passage_terms(p.text, document.title, lexical, p.section) for p in passages),
+                                vocabulary)
         prepared.append(Prepared(document, passages, terms))
     return prepared
 

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -203,17 +204,20 @@ def test_words_are_the_runs_of_two_word_characters_in_any_script():
         assert terms(text) == stemmer.stemWords(words), text
 
 
-def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occurs():
-    """What a write's revisions bring, counted ahead a document at a time: repeats,
+@pytest.mark.parametrize("shared", [False, True], ids=["own vocabularies", "one shared vocabulary"])
+def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occurs(shared):
+    """What a write's revisions bring, counted ahead a document at a time (each in a
+    vocabulary of its own, or all in one, as documents prepared together are): repeats,
     passages without terms, and terms first seen in a later part."""
     from collections import Counter
 
-    from qa.lexical import CountedTerms, TermCounter
+    from qa.lexical import CountedTerms, TermCounter, Words
 
     parts = [[terms("the river rose and the river fell"), [], terms("mali coup")],
              [terms("river mali river river")], [], [terms("a new word: zebra"), terms("zebra zebra mali")]]
+    vocabulary = Words() if shared else None
     counter = TermCounter()
-    counter.add([CountedTerms.of(part) for part in parts])
+    counter.add([CountedTerms.of(part, vocabulary) for part in parts])
     passages = [passage for part in parts for passage in part]
     segment = counter.segment(LexicalSettings())
     assert len(segment) == len(passages) == 6
@@ -234,3 +238,16 @@ def test_words_are_the_runs_of_two_word_characters_in_any_text(text):
 
     lowered = text.lower()
     assert [w for w in _words(lowered) if len(w) >= 2] == re.findall(r"\w{2,}", lowered)
+
+
+def test_a_shared_vocabulary_gives_columns_only_to_the_words_of_the_passages_counted():
+    """Documents prepared together share a vocabulary, and may be written apart: a
+    word of a document not written yet is no term of the segment."""
+    from qa.lexical import CountedTerms, TermCounter, Words
+
+    vocabulary = Words()
+    written = CountedTerms.of([terms("river mali")], vocabulary)
+    CountedTerms.of([terms("zebra crossing")], vocabulary)  # prepared, not written
+    counter = TermCounter()
+    counter.add([written])
+    assert sorted(counter.segment(LexicalSettings()).vocabulary) == sorted(terms("river mali"))

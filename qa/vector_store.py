@@ -37,11 +37,12 @@ faiss.omp_set_num_threads(1)
 
 EXACT_UP_TO = 20_000
 # Lists of an IVF index per square root of its size. More lists cost more to train
-# (with the square of their number) and to assign a question to, and leave fewer
-# vectors to read in each list probed, which is most of a search at a million
-# passages. There, 2·√n built in half the time of 4·√n, but searched dense in 0.40 to
-# 0.50 ms against 0.26 to 0.33 (python -m bench.ivf_lists, python -m bench.segments).
-LISTS_PER_ROOT = 4
+# (with the square of their number) and to assign each vector to, and leave fewer
+# vectors to read in each list probed. At a million passages 2·√n built in 21 s
+# against 62 s for 4·√n (a third of a bulk ingest's time), and searched in 0.25 ms p50
+# against 0.20 ms, recall@10 0.63 against 0.57 (python -m bench.ivf_lists --per-root 4 3 2):
+# a search far under its 3 ms goal, an ingest short of its own.
+LISTS_PER_ROOT = 2
 TARGET_RECALL = 0.97
 # Neighbours scoring within this of the last exact one wanted count as found: half
 # precision moves a score by about 3e-5.

@@ -190,7 +190,7 @@ class CountedTerms:
     def expanded(self) -> list[str]:
         """Each passage's terms joined by spaces, each as often as it occurs there (in
         no particular order: what a bag of words needs)."""
-        words = list(self.vocabulary)
+        words = self.vocabulary.listed()
         return [" ".join(words[number] for number, count in zip(self.ids[begin:end].tolist(),
                                                                 self.counts[begin:end].tolist())
                          for _ in range(count))
@@ -204,6 +204,14 @@ class Words(dict):
     def __missing__(self, word: str) -> int:
         number = self[word] = len(self)
         return number
+
+    def listed(self) -> list[str]:
+        """The words in number order, listed once for as many as it holds: the documents
+        of a group, each asking in turn, do not list the group's words again."""
+        listed: list[str] | None = getattr(self, "_listed", None)
+        if listed is None or len(listed) != len(self):
+            listed = self._listed = list(self)
+        return listed
 
 
 class TermCounter:
@@ -235,7 +243,7 @@ class TermCounter:
         used = np.zeros(len(vocabulary), bool)
         for some in ids:
             used[some] = True
-        words = list(vocabulary)
+        words = vocabulary.listed()
         numbers = np.flatnonzero(used)
         columns = np.full(len(vocabulary), -1, np.int32)
         columns[numbers] = np.fromiter(map(self.columns.__getitem__, (words[n] for n in numbers.tolist())),

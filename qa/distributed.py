@@ -104,14 +104,7 @@ def _teller(report: IngestReport, on_skip: Callable[[str], None] | None) -> Call
 
 def _files(paths: list[Path], say: Callable[[str], None]) -> list[tuple[str, str]]:
     """(file, id) of each file to read, as a plain ingest finds them, each id once; the rest are told."""
-    files, seen = [], set()
-    for file, doc_id in files_to_read(paths, say):
-        if doc_id in seen:
-            say(f"{file}: same id {doc_id!r} as another file in this ingest")
-            continue
-        seen.add(doc_id)
-        files.append((str(file.resolve()), doc_id))
-    return files
+    return [(str(found.path.resolve()), found.doc_id) for found in files_to_read(paths, say)]
 
 
 def _start(ray: Any, plan: RayPlan, progress: bool) -> None:

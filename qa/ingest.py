@@ -30,9 +30,8 @@ from qa.engine import Engine, EngineState
 from qa.engines import EngineChoice, open_engine_for_writing
 from qa.errors import DocumentExists, InvalidInput, UnreadableFile
 from qa.index import settings_differ
-from qa.lexical import LexicalSettings
-from qa.preparing import Prepared, preparation_workers, prepared
-from qa.readers import find_files, read_document
+from qa.preparing import Outcome, Prepared, Source, Unchanged, Unreadable, Work, preparation_workers, prepared
+from qa.readers import FoundFile, find_files, read_document
 
 BATCH_PASSAGES = 512
 # Passages stored in one write (one transaction, one fsync) by a bulk ingest.
@@ -40,11 +39,9 @@ WRITE_PASSAGES = 4096
 # Batches of passages read and chunked ahead of the one being embedded.
 PREPARED_AHEAD = 2
 T = TypeVar("T")
-# Documents whose stored checksums are looked up in one query: at most so many, or so much text.
-LOOKUP_DOCUMENTS = 512
-LOOKUP_CHARACTERS = 4_000_000
-# Documents chunked at a time (by a worker process, in a bulk ingest): at most so many,
-# or so much text (about 300 passages).
+# Documents read, compared with their stored copies (one query) and chunked at a time (by
+# a worker process, in a bulk ingest): at most so many, or so much text or so many bytes
+# of files (about 300 passages).
 PREPARE_DOCUMENTS = 256
 PREPARE_CHARACTERS = 256_000
 
@@ -72,39 +69,35 @@ def index_meta(embedder: Embedder, settings: ChunkSettings) -> dict[str, str]:
 def read_documents(
     paths: Iterable[Path], progress: bool = False, on_skip: Callable[[str], None] | None = None
 ) -> Iterator[Document]:
-    """The readable documents under ``paths``, read one file at a time as they are
-    asked for; ``on_skip`` hears why each other file was skipped, as it is found."""
+    """The readable documents under ``paths``, read in this process one file at a time as
+    they are asked for; ``on_skip`` hears why each other file was skipped, as it is found."""
     say = on_skip or (lambda message: None)
-    paths = list(paths)
-    total = sum(1 for _ in files_to_read(paths, lambda message: None)) if progress else None
-    seen: set[str] = set()
-    for file, doc_id in tqdm(files_to_read(paths, say), desc="ingesting", unit="file", total=total,
-                             disable=not progress):
+    for found in files_to_read(paths, say, progress):
         try:
-            document = read_document(file, doc_id)
+            yield read_document(found.path, found.doc_id)
         except UnreadableFile as error:
             say(error.message)
-            continue
-        if doc_id in seen:
-            say(f"{file}: same id {doc_id!r} as another file in this ingest")
-            continue
-        seen.add(doc_id)
-        yield document
 
 
-def files_to_read(paths: Iterable[Path], say: Callable[[str], None]) -> Iterator[tuple[Path, str]]:
-    """(file, id) of each file under ``paths`` of a readable type, found by name only,
-    as they are asked for; ``say`` hears of each path that does not exist and each file
-    of another type."""
+def files_to_read(paths: Iterable[Path], say: Callable[[str], None], progress: bool = False) -> Iterator[FoundFile]:
+    """The files under ``paths`` of a readable type, found by name only, as they are
+    asked for, each id once; ``say`` hears of each path that does not exist, each file
+    of another type and each id found again. ``progress`` shows a bar of files found."""
     paths = list(paths)
     for path in paths:
         if not path.exists():
             say(f"{path}: no such file or folder")
-    for found in find_files(p for p in paths if p.exists()):
-        if found.supported:
-            yield found.path, found.doc_id
-        else:
+    total = sum(1 for found in find_files(p for p in paths if p.exists()) if found.supported) if progress else None
+    seen: set[str] = set()
+    for found in tqdm(find_files(p for p in paths if p.exists()), desc="ingesting", unit="file", total=total,
+                      disable=not progress):
+        if not found.supported:
             say(f"{found.path}: unsupported file type {found.path.suffix or '(none)'}")
+        elif found.doc_id in seen:
+            say(f"{found.path}: same id {found.doc_id!r} as another file in this ingest")
+        else:
+            seen.add(found.doc_id)
+            yield found
 
 
 def ingest(
@@ -132,25 +125,25 @@ def ingest(
         if on_skip is not None:
             on_skip(message)
 
-    documents = read_documents([Path(p) for p in paths], progress, skip)
-    first = next(documents, None)
+    files = files_to_read([Path(p) for p in paths], skip, progress)
+    first = _first_readable(files, skip)
     if first is None:
         reason = f" ({len(skipped)} skipped: {skipped[0]}{', ...' if len(skipped) > 1 else ''})" if skipped else ""
         raise InvalidInput(f"no readable documents to ingest{reason}; the index is unchanged",
                            code="nothing_to_ingest")
     if doc_id is not None:
-        if next(documents, None) is not None:
+        if next(files, None) is not None:
             raise InvalidInput("--id names one document; give exactly one file", code="invalid_id")
         first = dataclasses.replace(first, doc_id=doc_id)
-    everything = itertools.chain([first], documents)
+    everything: Iterator[Source] = itertools.chain([first], files)
     meta = index_meta(embedder, settings)
     engine = open_engine_for_writing(choice, meta, replace, bulk=True)
     try:
         workers = preparation_workers()
         if settings_differ(engine.meta(), meta):
-            report = rebuild_documents(engine, embedder, everything, meta, workers)
+            report = rebuild_documents(engine, embedder, everything, meta, workers, skip)
         else:
-            report = store_documents(engine, embedder, everything, replace=replace, workers=workers)
+            report = store_documents(engine, embedder, everything, replace=replace, workers=workers, on_skip=skip)
         engine.compact()
         engine.save()
     finally:
@@ -160,26 +153,38 @@ def ingest(
     return report
 
 
-def store_documents(
-    engine: Engine, embedder: Embedder, documents: Iterable[Document], replace: bool = False, progress: bool = False,
-    create: bool = False, workers: int = 0,
-) -> IngestReport:
-    """Upsert ``documents`` into ``engine``, a batch at a time; ``replace`` deletes all others.
+def _first_readable(files: Iterator[FoundFile], say: Callable[[str], None]) -> Document | None:
+    """The first of ``files`` that reads, read here; ``say`` hears why each before it did not."""
+    for found in files:
+        try:
+            return read_document(found.path, found.doc_id)
+        except UnreadableFile as error:
+            say(error.message)
+    return None
 
-    A document identical to its stored copy is left alone. With ``create``, a document
-    whose id is stored is refused (``DocumentExists``), checked again in the transaction
-    that writes it, so that of two racing creates one wins. With ``workers``, documents
-    are chunked in that many worker processes (``qa.preparing``)."""
+
+def store_documents(
+    engine: Engine, embedder: Embedder, documents: Iterable[Source], replace: bool = False, progress: bool = False,
+    create: bool = False, workers: int = 0, on_skip: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Upsert ``documents`` (or files, read into documents as they come) into ``engine``,
+    a batch at a time; ``replace`` deletes all others.
+
+    A document identical to its stored copy is left alone; a file that cannot be read
+    is skipped, and ``on_skip`` hears why. With ``create``, a document whose id is
+    stored is refused (``DocumentExists``), checked again in the transaction that
+    writes it, so that of two racing creates one wins. With ``workers``, documents are
+    read and chunked in that many worker processes (``qa.preparing``)."""
     started = time.perf_counter()
     settings = ChunkSettings(**json.loads(engine.meta()["chunking"]))
     report = IngestReport(index=engine.location)
     seen: set[str] | None = set() if replace else None  # the ids to keep
     total = len(documents) if isinstance(documents, Sized) else None
     with tqdm(total=total, desc="embedding", unit="doc", disable=not progress) as bar:
-        changed = _changed(engine, documents, create, report, seen, bar)
+        work = _looked_up(engine, _groups(documents, PREPARE_DOCUMENTS, PREPARE_CHARACTERS), create)
+        changed = _sorted_out(prepared(work, settings, engine.lexical, workers), report, seen, on_skip, bar)
         # Embedding runs a batch or two ahead of the writes, as reading and chunking run ahead of it.
-        revisions = _revisions(changed, embedder, settings, engine.lexical, workers)
-        write_batches(engine, _ahead(revisions), report, create)
+        write_batches(engine, _ahead(_revisions(changed, embedder)), report, create)
     if seen is not None:
         engine.write(keep_only=seen)
     report.unchanged.sort()
@@ -210,51 +215,65 @@ def _joined(batches: Iterable[list[Revision]], passages: int) -> Iterator[list[R
         yield joined
 
 
-def _changed(engine: Engine, documents: Iterable[Document], create: bool, report: IngestReport,
-             seen: set[str] | None, bar: tqdm) -> Iterator[Document]:
-    """The documents that differ from their stored copies, looked up a group at a time;
-    the others are listed in ``report.unchanged``. Each id goes into ``seen``, if given."""
-    for group in _groups(documents, LOOKUP_DOCUMENTS, LOOKUP_CHARACTERS):
-        sums = {d.doc_id: d.checksum for d in group}
-        stored = engine.checksums(sums)
+def _looked_up(engine: Engine, groups: Iterable[list[Source]], create: bool) -> Iterator[Work]:
+    """Each group with the stored checksums of its ids; with ``create``, one stored is refused."""
+    for sources in groups:
+        stored = engine.checksums([source.doc_id for source in sources])
         if create and stored:
             raise DocumentExists(next(iter(stored)))
-        for document in group:
-            if seen is not None:
-                seen.add(document.doc_id)
-            if stored.get(document.doc_id) == sums[document.doc_id]:
-                report.unchanged.append(document.doc_id)
-            else:
-                yield document
+        yield Work(sources, stored)
+
+
+def _sorted_out(outcomes: Iterable[list[Outcome]], report: IngestReport, seen: set[str] | None,
+                on_skip: Callable[[str], None] | None, bar: tqdm | None = None) -> Iterator[Prepared]:
+    """The prepared documents of ``outcomes``; the unchanged are listed in ``report``, and
+    the unreadable told to ``on_skip``. The id of each read goes into ``seen``, if given."""
+    for outcome in itertools.chain.from_iterable(outcomes):
+        if isinstance(outcome, Unreadable):
+            report.skipped.append(outcome.message)
+            if on_skip is not None:
+                on_skip(outcome.message)
+            continue
+        if seen is not None:
+            seen.add(outcome.doc_id if isinstance(outcome, Unchanged) else outcome.document.doc_id)
+        if isinstance(outcome, Unchanged):
+            report.unchanged.append(outcome.doc_id)
+        else:
+            yield outcome
+        if bar is not None:
             bar.update()
 
 
-def _groups(documents: Iterable[Document], most: int, characters_most: int) -> Iterator[list[Document]]:
-    """``documents`` as they come, in groups of at most ``most`` documents and about
-    ``characters_most`` characters of text."""
-    group: list[Document] = []
-    characters = 0
-    for document in documents:
-        group.append(document)
-        characters += len(document.text)
-        if len(group) >= most or characters >= characters_most:
+def _groups(sources: Iterable[Source], most: int, size_most: int) -> Iterator[list[Source]]:
+    """``sources`` as they come, in groups of at most ``most`` and about ``size_most``
+    characters of text (or bytes of files)."""
+    group: list[Source] = []
+    size = 0
+    for source in sources:
+        group.append(source)
+        size += len(source.text) if isinstance(source, Document) else source.size
+        if len(group) >= most or size >= size_most:
             yield group
-            group, characters = [], 0
+            group, size = [], 0
     if group:
         yield group
 
 
 def rebuild_documents(
-    engine: Engine, embedder: Embedder, documents: Iterable[Document], meta: dict[str, str], workers: int = 0
+    engine: Engine, embedder: Embedder, documents: Iterable[Source], meta: dict[str, str], workers: int = 0,
+    on_skip: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Make ``documents`` the whole of ``engine`` with the settings ``meta`` (another
-    model or chunking): every one is embedded again and swapped in at the end."""
+    """Make ``documents`` (or files, read as they come) the whole of ``engine`` with the
+    settings ``meta`` (another model or chunking): every one is embedded again and
+    swapped in at the end; ``on_skip`` hears why each file that cannot be read was skipped."""
     started = time.perf_counter()
     report = IngestReport(index=engine.location)
     settings = ChunkSettings(**json.loads(meta["chunking"]))
+    work = (Work(group) for group in _groups(documents, PREPARE_DOCUMENTS, PREPARE_CHARACTERS))
+    changed = _sorted_out(prepared(work, settings, engine.lexical, workers), report, None, on_skip)
 
     def batches() -> Iterator[list[Revision]]:
-        for revisions in _revisions(documents, embedder, settings, engine.lexical, workers):
+        for revisions in _revisions(changed, embedder):
             report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
             report.added += [r.document.doc_id for r in revisions]
             yield revisions
@@ -275,14 +294,12 @@ def _finished(report: IngestReport, state: EngineState, started: float) -> Inges
     return report
 
 
-def _revisions(documents: Iterable[Document], embedder: Embedder, settings: ChunkSettings, lexical: LexicalSettings,
-               workers: int = 0) -> Iterator[list[Revision]]:
-    """``documents`` chunked, their passages' terms made, and embedded, in groups of about
-    ``BATCH_PASSAGES`` passages. The next groups are read in a thread and chunked (in
-    ``workers`` processes, if any) while one is embedded: the tokenizer and the model
-    let go of the interpreter, so they share the cores."""
-    groups = prepared(_groups(documents, PREPARE_DOCUMENTS, PREPARE_CHARACTERS), settings, lexical, workers)
-    for batch in _ahead(_batches(groups)):
+def _revisions(documents: Iterable[Prepared], embedder: Embedder) -> Iterator[list[Revision]]:
+    """The prepared ``documents`` embedded, in batches of about ``BATCH_PASSAGES``
+    passages. The next ones are read and chunked (in worker processes, if any) in a
+    thread while one is embedded: the tokenizer and the model let go of the
+    interpreter, so they share the cores."""
+    for batch in _ahead(_batches(documents)):
         vectors = embedder.encode([p.text for done in batch for p in done.passages])
         revisions, first = [], 0
         for done in batch:
@@ -332,11 +349,11 @@ def _ahead(items: Iterator[T], depth: int = PREPARED_AHEAD) -> Iterator[T]:
                 maker.join(timeout=0.1)
 
 
-def _batches(groups: Iterable[list[Prepared]]) -> Iterator[list[Prepared]]:
-    """The prepared documents of ``groups``, in batches of about ``BATCH_PASSAGES`` passages."""
+def _batches(documents: Iterable[Prepared]) -> Iterator[list[Prepared]]:
+    """The prepared ``documents``, in batches of about ``BATCH_PASSAGES`` passages."""
     batch: list[Prepared] = []
     size = 0
-    for done in itertools.chain.from_iterable(groups):
+    for done in documents:
         batch.append(done)
         size += len(done.passages)
         if size >= BATCH_PASSAGES:

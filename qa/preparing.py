@@ -1,11 +1,12 @@
-"""Documents made ready to embed and store: chunked, and each passage's BM25 terms
-made, in worker processes.
+"""Documents made ready to embed and store: read from their files, compared with their
+stored copies, chunked, and each passage's BM25 terms made, in worker processes.
 
-Chunking and terms are pure Python, a document at a time, and held the interpreter
-for most of a bulk ingest's time beside the writes (``python -m bench.stand_in``
-profiled); worker processes give them cores of their own. Workers are spawned (a
-fresh interpreter: nothing of the model or of threads is copied into them) only once
-an ingest has more than one group of documents, so a small ingest starts none.
+Reading, chunking and terms are pure Python, a document at a time, and held the
+interpreter for most of a bulk ingest's time beside the writes (``python -m
+bench.stand_in`` profiled); worker processes give them cores of their own. Workers
+are spawned (a fresh interpreter: nothing of the model or of threads is copied into
+them) only once an ingest has more than one group of documents, so a small ingest
+starts none.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 from qa.chunking import ChunkSettings, chunk_document
 from qa.documents import Document, Passage
+from qa.errors import UnreadableFile
 from qa.lexical import CountedTerms, LexicalSettings, Words, passage_terms
+from qa.readers import FoundFile, read_document
 
 # Most worker processes an ingest starts: one process writes what they prepare, and
 # beyond a few it is what they wait for.
@@ -35,8 +39,21 @@ AHEAD_PER_WORKER = 2
 PARENT_CHECK_SECONDS = 0.5
 log = logging.getLogger(__name__)
 # A passage's place, section and page: what a worker sends back of it (its text is the
-# document's, which the writer holds already).
+# document's, which the writer holds or is sent once).
 _Span = tuple[int, int, str, "int | None"]
+# What a worker sends back of a prepared document: the document only if it read it.
+_Answer = tuple["Document | None", list[_Span], CountedTerms]
+# A document, or a file to read into one.
+Source = Document | FoundFile
+
+
+@dataclass(frozen=True)
+class Work:
+    """Sources to prepare together, and the stored checksum of each of their ids that
+    is stored: a document that matches its own comes back ``Unchanged``."""
+
+    sources: list[Source]
+    stored: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,24 @@ class Prepared:
     terms: CountedTerms
 
 
+@dataclass(frozen=True)
+class Unchanged:
+    """A document identical to its stored copy: nothing to write."""
+
+    doc_id: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file that could not be read into a document, and why."""
+
+    doc_id: str
+    message: str
+
+
+Outcome = Prepared | Unchanged | Unreadable
+
+
 def preparation_workers() -> int:
     """Worker processes for a bulk ingest: one per core. The writer waits on the disk
     for much of its time: at a million passages on 2 cores, two workers took the whole
@@ -55,9 +90,9 @@ def preparation_workers() -> int:
     return max(1, min(MOST_WORKERS, os.cpu_count() or 1))
 
 
-def prepared(groups: Iterable[list[Document]], chunking: ChunkSettings, lexical: LexicalSettings,
-             workers: int = 0) -> Iterator[list[Prepared]]:
-    """Each group of documents prepared, in order. With ``workers``, groups after the
+def prepared(groups: Iterable[Work], chunking: ChunkSettings, lexical: LexicalSettings,
+             workers: int = 0) -> Iterator[list[Outcome]]:
+    """Each group's outcomes, a source each, in order. With ``workers``, groups after the
     first are prepared in that many worker processes, up to ``AHEAD_PER_WORKER`` groups
     each ahead of the one asked for; what a worker raises is raised here, in turn."""
     groups = iter(groups)
@@ -72,19 +107,19 @@ def prepared(groups: Iterable[list[Document]], chunking: ChunkSettings, lexical:
         yield from (prepare(group, chunking, lexical) for group in groups)
 
 
-def _in_workers(groups: Iterator[list[Document]], chunking: ChunkSettings, lexical: LexicalSettings,
-                workers: int) -> Iterator[list[Prepared]]:
+def _in_workers(groups: Iterator[Work], chunking: ChunkSettings, lexical: LexicalSettings,
+                workers: int) -> Iterator[list[Outcome]]:
     """``groups`` prepared by ``workers`` processes, in order. Where the workers cannot
     go on (one was killed, or they cannot start: spawned, they import the main module,
     which a script without ``if __name__ == "__main__"`` runs again), the rest are
     prepared in this process, with a warning."""
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_watch_parent,
                                initargs=(os.getpid(),))
-    handed: collections.deque[tuple[list[Document], Future]] = collections.deque()
-    group: list[Document] | None = None  # the one being handed over
+    handed: collections.deque[tuple[Work, Future]] = collections.deque()
+    group: Work | None = None  # the one being handed over
     try:
         for group in groups:
-            handed.append((group, pool.submit(_spans_and_terms, group, chunking, lexical)))
+            handed.append((group, pool.submit(_compact, group, chunking, lexical)))
             group = None
             if len(handed) >= AHEAD_PER_WORKER * workers:
                 yield _unpacked(*handed[0])
@@ -93,7 +128,7 @@ def _in_workers(groups: Iterator[list[Document]], chunking: ChunkSettings, lexic
             yield _unpacked(*handed[0])
             handed.popleft()
     except BrokenProcessPool as error:
-        log.warning("documents are chunked in this process: the worker processes stopped (%s)", error)
+        log.warning("documents are prepared in this process: the worker processes stopped (%s)", error)
         left = [held for held, _ in handed] + ([group] if group is not None else [])
         yield from (prepare(held, chunking, lexical) for held in itertools.chain(left, groups))
     finally:
@@ -111,26 +146,56 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="qa-parent-watch", daemon=True).start()
 
 
-def prepare(documents: list[Document], chunking: ChunkSettings, lexical: LexicalSettings) -> list[Prepared]:
-    """``documents`` chunked, with their passages' terms (in one vocabulary), in this process."""
-    prepared, vocabulary = [], Words()
-    for document in documents:
-        passages = chunk_document(document, chunking)
-        terms = CountedTerms.of((passage_terms(p.text, document.title, lexical, p.section) for p in passages),
+def prepare(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> list[Outcome]:
+    """Each source of ``work`` read (a file), compared with its stored checksum, and
+    chunked, with its passages' terms (in one vocabulary), in this process."""
+    outcomes: list[Outcome] = []
+    vocabulary = Words()
+    for source in work.sources:
+        if isinstance(source, FoundFile):
+            try:
+                source = read_document(source.path, source.doc_id)
+            except UnreadableFile as error:
+                outcomes.append(Unreadable(source.doc_id, error.message))
+                continue
+        stored = work.stored.get(source.doc_id)
+        if stored is not None and stored == source.checksum:
+            outcomes.append(Unchanged(source.doc_id))
+            continue
+        passages = chunk_document(source, chunking)
+        terms = CountedTerms.of((passage_terms(p.text, source.title, lexical, p.section) for p in passages),
                                 vocabulary)
-        prepared.append(Prepared(document, passages, terms))
-    return prepared
+        outcomes.append(Prepared(source, passages, terms))
+    return outcomes
 
 
-def _spans_and_terms(documents: list[Document], chunking: ChunkSettings, lexical: LexicalSettings
-                     ) -> list[tuple[list[_Span], CountedTerms]]:
-    """What a worker sends back of ``prepare``: each passage's span, not its text."""
-    return [([(p.start, p.end, p.section, p.page) for p in done.passages], done.terms)
-            for done in prepare(documents, chunking, lexical)]
+def _compact(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> list[Unchanged | Unreadable | _Answer]:
+    """What a worker sends back of ``prepare``: of each prepared document, the document
+    only if it read it (the caller holds the others), and each passage's span, not its text."""
+    return [(_sent(source, done.document), [(p.start, p.end, p.section, p.page) for p in done.passages], done.terms)
+            if isinstance(done, Prepared) else done
+            for source, done in zip(work.sources, prepare(work, chunking, lexical))]
 
 
-def _unpacked(documents: list[Document], future: Future) -> list[Prepared]:
-    """A worker's answer for ``documents`` as ``Prepared`` documents."""
-    return [Prepared(document, [Passage(document.doc_id, ordinal, start, end, document.text[start:end], section, page)
-                                for ordinal, (start, end, section, page) in enumerate(spans)], terms)
-            for document, (spans, terms) in zip(documents, future.result())]
+def _sent(source: Source, document: Document) -> Document | None:
+    """The document a worker sends back for ``source``: one it read, its checksum made
+    (a cached property, pickled with it: the writer stores it), else none."""
+    if isinstance(source, Document):
+        return None
+    document.checksum  # noqa: B018 (made here, in the worker)
+    return document
+
+
+def _unpacked(work: Work, future: Future) -> list[Outcome]:
+    """A worker's answer for ``work`` as outcomes."""
+    return [_outcome(source, answer) for source, answer in zip(work.sources, future.result())]
+
+
+def _outcome(source: Source, answer: Unchanged | Unreadable | _Answer) -> Outcome:
+    """One source's outcome, from what a worker sent back of it."""
+    if not isinstance(answer, tuple):
+        return answer
+    read, spans, terms = answer
+    document = read if read is not None else cast(Document, source)  # sent only when the worker read it
+    return Prepared(document, [Passage(document.doc_id, ordinal, start, end, document.text[start:end], section, page)
+                               for ordinal, (start, end, section, page) in enumerate(spans)], terms)

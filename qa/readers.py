@@ -59,11 +59,13 @@ class Read:
 @dataclass(frozen=True)
 class FoundFile:
     """A file a look under some paths found: one ingest reads (``supported``), with its
-    document id, or one of another type (hidden ones, such as ``.git/...``, aside)."""
+    document id and size in bytes, or one of another type (hidden ones, such as
+    ``.git/...``, aside)."""
 
     path: Path
     doc_id: str
     supported: bool
+    size: int = 0
 
 
 def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
@@ -75,34 +77,41 @@ def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
     """
     for path in paths:
         if not path.is_dir():
-            yield FoundFile(path, path.name, True)
+            yield FoundFile(path, path.name, True, _size(path))
             continue
         name = path.resolve().name
-        for relative in _files_under(path):
+        for relative, size in _files_under(path):
             if PurePosixPath(relative).suffix.lower() in SUPPORTED_SUFFIXES:
-                yield FoundFile(path / relative, f"{name}/{relative}", True)
+                yield FoundFile(path / relative, f"{name}/{relative}", True, size)
             elif not any(part.startswith(".") for part in PurePosixPath(relative).parts):
-                yield FoundFile(path / relative, f"{name}/{relative}", False)
+                yield FoundFile(path / relative, f"{name}/{relative}", False, size)
 
 
-def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:
-    """The relative paths (with /) of every file under ``folder``, in the order Path
-    objects sort (each folder's names sorted, a folder's files where its name sorts),
-    symbolic links followed."""
+def _files_under(folder: Path, prefix: str = "") -> Iterator[tuple[str, int]]:
+    """The relative path (with /) and size of every file under ``folder``, in the order
+    Path objects sort (each folder's names sorted, a folder's files where its name
+    sorts), symbolic links followed."""
     with os.scandir(folder) as entries:
-        names, folders = [], set()
+        sizes, folders = {}, set()
         for entry in entries:
             if entry.is_dir():
                 folders.add(entry.name)
-            elif not entry.is_file():
-                continue
-            names.append(entry.name)
-    names.sort()
-    for entry_name in names:
+                sizes[entry.name] = 0
+            elif entry.is_file():
+                sizes[entry.name] = _size(entry)
+    for entry_name in sorted(sizes):
         if entry_name in folders:
             yield from _files_under(folder / entry_name, f"{prefix}{entry_name}/")
         else:
-            yield f"{prefix}{entry_name}"
+            yield f"{prefix}{entry_name}", sizes[entry_name]
+
+
+def _size(file: Path | os.DirEntry) -> int:
+    """A file's size in bytes, 0 where it cannot be told (reading it will say why)."""
+    try:
+        return file.stat().st_size
+    except OSError:
+        return 0
 
 
 def read_document(path: Path, doc_id: str) -> Document:

@@ -93,6 +93,33 @@ def test_ingest_again_replaces_a_document_and_keeps_the_others(corpus, tmp_path,
     assert [r.doc_id for r in stromboli.results] == ["docs/volcano.txt"]
 
 
+def test_files_read_by_worker_processes_are_skipped_by_name_or_left_alone_when_unchanged(tmp_path, embedder,
+                                                                                      monkeypatch):
+    """A bulk ingest reads most files in worker processes: what they cannot read is
+    told by name, what is unchanged is not written again, and an edit is seen."""
+    import qa.ingest
+
+    corpus = tmp_path / "many"
+    corpus.mkdir()
+    for n in range(30):
+        (corpus / f"note{n:02}.txt").write_text(f"Note {n} says the river rose {n} centimetres overnight.")
+    (corpus / "zz-broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
+    monkeypatch.setattr(qa.ingest, "PREPARE_DOCUMENTS", 4)  # eight groups: all but the first go to workers
+    root = tmp_path / "index"
+    first = ingest([corpus], EngineChoice(index=root), embedder)
+    assert first.documents == 30 and len(first.added) == 30
+    assert len(first.skipped) == 1 and "zz-broken.pdf" in first.skipped[0]
+    (corpus / "note17.txt").write_text("Note 17 now says the river fell by morning.")
+    again = ingest([corpus], EngineChoice(index=root), embedder, replace=True)
+    assert sorted(again.stored) == ["many/note17.txt"] and len(again.unchanged) == 29
+    assert again.documents == 30 and len(again.skipped) == 1
+    index = Index.open(root)
+    try:
+        assert "fell by morning" in stored(index)["many/note17.txt"].text
+    finally:
+        index.close()
+
+
 def test_nothing_readable_is_an_error_and_changes_nothing(corpus, tmp_path, embedder):
     root = tmp_path / "index"
     ingest([corpus], EngineChoice(index=root), embedder)
@@ -268,8 +295,8 @@ def test_during_a_rebuild_the_old_index_is_what_every_reader_sees(corpus, tmp_pa
 def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, monkeypatch):
     """Memory must not grow with the corpus: the first batch is written before the
     last file is read, and no more than a few batches of texts are held at once (the
-    one being embedded, those made ahead, the one being made, its lookup group, and
-    those handed to the worker processes that chunk them)."""
+    one being embedded, those made ahead, the one being made, and those handed to the
+    worker processes that read and chunk them)."""
     import qa.ingest
     import qa.preparing
 
@@ -277,13 +304,18 @@ def test_ingest_reads_files_as_it_writes_them_not_all_first(tmp_path, embedder, 
     corpus.mkdir()
     for n in range(100):
         (corpus / f"note{n:02}.txt").write_text(f"Note {n} says the river rose {n} centimetres overnight.")
-    read, at_writes = [], []
-    real_read, real_write = qa.ingest.read_document, Index.write
-    monkeypatch.setattr(qa.ingest, "read_document", lambda *a: read.append(a[0]) or real_read(*a))
+    read, at_writes = [], []  # the files handed over to be read, here or by a worker
+    real_prepared, real_write = qa.ingest.prepared, Index.write
+
+    def handed(work):
+        for group in work:
+            read.extend(group.sources)
+            yield group
+
+    monkeypatch.setattr(qa.ingest, "prepared", lambda work, *a, **k: real_prepared(handed(work), *a, **k))
     monkeypatch.setattr(Index, "write", lambda self, *a, **k: at_writes.append(len(read)) or real_write(self, *a, **k))
     monkeypatch.setattr(qa.ingest, "BATCH_PASSAGES", 8)
     monkeypatch.setattr(qa.ingest, "WRITE_PASSAGES", 8)
-    monkeypatch.setattr(qa.ingest, "LOOKUP_DOCUMENTS", 8)
     monkeypatch.setattr(qa.ingest, "PREPARE_DOCUMENTS", 8)
     report = ingest([corpus], EngineChoice(index=tmp_path / "index"), embedder)
     assert report.documents == 100 and len(read) == 100

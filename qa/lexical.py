@@ -14,9 +14,10 @@ import collections
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 from scipy import sparse
@@ -250,6 +251,17 @@ class TermCounter:
                                        np.int32, len(numbers))
         return columns
 
+    def save(self, settings: LexicalSettings, directory: Path) -> None:
+        """Write everything counted into ``directory`` as ``LexicalSegment.save`` would
+        write its segment, without making it: the postings by term are gathered from the
+        saved counts in bands, as a merge gathers them (sealing a bulk load's segment of
+        200,000 passages held three copies of its counts at once, made in memory)."""
+        width = len(self.columns)
+        for part in self._parts:
+            part.resize((part.shape[0], width))
+        held = np.concatenate([np.diff(part.indptr) for part in self._parts] or [np.zeros(0, np.int64)])
+        _save_counted(directory, list(self.columns), held, self._parts, settings)
+
     def segment(self, settings: LexicalSettings) -> LexicalSegment:
         """Everything counted so far as one segment."""
         width = len(self.columns)
@@ -258,6 +270,36 @@ class TermCounter:
         counts = sparse.vstack(self._parts, format="csr", dtype=np.int32) if self._parts else \
             sparse.csr_matrix((0, width), dtype=np.int32)
         return LexicalSegment.of_counts(list(self.columns), counts, settings)
+
+
+class SavedVocabulary(Sequence[str]):
+    """A saved segment's terms, one a line, kept as that text until a term is asked for:
+    a bulk ingest seals segments that it never searches, and a million one-paragraph
+    files (a term of its own in each file's name) give them a million terms."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._size = text.count("\n") + 1 if text else 0
+
+    @functools.cached_property
+    def _terms(self) -> list[str]:
+        terms, self._text = (self._text.split("\n") if self._text else []), ""
+        return terms
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self._terms[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._terms)
 
 
 def _ids_by_vocabulary(parts: list[CountedTerms]) -> list[tuple[Words, list[np.ndarray]]]:
@@ -271,13 +313,13 @@ def _ids_by_vocabulary(parts: list[CountedTerms]) -> list[tuple[Words, list[np.n
 class LexicalSegment:
     """BM25 term counts of one segment's passages (positions ``0..len-1``)."""
 
-    def __init__(self, vocabulary: list[str], counts: sparse.csr_matrix, postings: sparse.csc_matrix,
+    def __init__(self, vocabulary: Sequence[str], counts: sparse.csr_matrix, postings: sparse.csc_matrix,
                  lengths: np.ndarray, best: np.ndarray, settings: LexicalSettings) -> None:
-        """``postings``: the counts by term, as float32; ``best``: each term's highest
-        ``tf / (tf + k1·(1 - b + b·length/average))`` at this segment's own average length."""
+        """``vocabulary``: the terms in column order; ``postings``: the counts by term, as
+        float32; ``best``: each term's highest ``tf / (tf + k1·(1 - b + b·length/average))``
+        at this segment's own average length."""
         self.settings = settings
         self.vocabulary = vocabulary
-        self.columns = {term: column for column, term in enumerate(vocabulary)}
         self.counts = counts
         self._postings = postings
         self.lengths = lengths
@@ -285,6 +327,12 @@ class LexicalSegment:
         self.total_length = int(lengths.sum(dtype=np.float64))
         self.frequency = np.diff(postings.indptr).astype(np.int64)  # passages holding each term
         self.own_average = self.total_length / len(lengths) if len(lengths) and self.total_length else 1.0
+
+    @functools.cached_property
+    def columns(self) -> dict[str, int]:
+        """Each term's column, made when first asked for: a bulk ingest, which seals
+        segments and never searches them, holds no such table of their terms."""
+        return {term: column for column, term in enumerate(self.vocabulary)}
 
     @classmethod
     def of_counts(cls, vocabulary: list[str], counts: sparse.csr_matrix, settings: LexicalSettings) -> LexicalSegment:
@@ -310,8 +358,7 @@ class LexicalSegment:
         """Open what ``save`` wrote in ``directory``, its arrays memory-mapped: processes
         serving the same files share their pages."""
         array = functools.partial(_mapped, directory)
-        vocabulary = (directory / f"{LEXICAL}-vocabulary.txt").read_text(encoding="utf-8").split("\n")
-        vocabulary = vocabulary if vocabulary != [""] else []
+        vocabulary = SavedVocabulary((directory / f"{LEXICAL}-vocabulary.txt").read_text(encoding="utf-8"))
         rows, width = (int(n) for n in array("shape"))
         counts = sparse.csr_matrix((array("counts"), array("indices"), array("indptr")), shape=(rows, width))
         postings = sparse.csc_matrix((array("tf"), array("rows"), array("columns")), shape=(rows, width))
@@ -547,22 +594,35 @@ def save_joined(parts: list[tuple[LexicalSegment, np.ndarray]], settings: Lexica
     remaps = [np.array([columns.setdefault(t, len(columns)) for t in segment.vocabulary], np.int32)
               for segment, _ in parts]
     held = np.concatenate([np.diff(segment.counts.indptr)[positions] for segment, positions in parts] or [[]])
+
+    def joined() -> Iterator[sparse.csr_matrix]:
+        for (segment, positions), remap in zip(parts, remaps):
+            yield from _rows_remapped(segment.counts, positions, remap)
+            release_pages(segment.counts.data)  # read once: a merge need not keep them
+            release_pages(segment.counts.indices)
+
+    _save_counted(directory, list(columns), held, joined(), settings)
+
+
+def _save_counted(directory: Path, vocabulary: list[str], held: np.ndarray, counted: Iterable[sparse.csr_matrix],
+                  settings: LexicalSettings) -> None:
+    """Write into ``directory``, as ``LexicalSegment.save`` does, the segment whose rows
+    are those of ``counted`` in turn (int32 counts, columns sorted, numbered in
+    ``vocabulary``), ``held[i]`` terms in row ``i``: the counts as they come, then the
+    postings by term in bands (``_save_by_term``)."""
     indptr = np.concatenate([[0], np.cumsum(held, dtype=np.int64)])
-    rows, width, postings = len(held), len(columns), int(indptr[-1])
+    rows, width, postings = len(held), len(vocabulary), int(indptr[-1])
     kind = np.int32 if max(rows, width, postings) < 2**31 else np.int64  # as scipy keeps them
     lengths, frequency = np.empty(rows, np.float32), np.zeros(width, np.int64)
     with _npy_in_parts(directory, "counts", np.int32, postings) as write_counts, \
             _npy_in_parts(directory, "indices", np.int32, postings) as write_indices:
         row = 0
-        for (segment, positions), remap in zip(parts, remaps):
-            for kept in _rows_remapped(segment.counts, positions, remap):
-                write_counts(kept.data)
-                write_indices(kept.indices)
-                lengths[row : row + kept.shape[0]] = np.asarray(kept.sum(axis=1), np.int64).ravel()
-                frequency += np.bincount(kept.indices, minlength=width)
-                row += kept.shape[0]
-            release_pages(segment.counts.data)  # read once: a merge need not keep them
-            release_pages(segment.counts.indices)
+        for kept in counted:
+            write_counts(kept.data)
+            write_indices(kept.indices)
+            lengths[row : row + kept.shape[0]] = np.asarray(kept.sum(axis=1), np.int64).ravel()
+            frequency += np.bincount(kept.indices, minlength=width)
+            row += kept.shape[0]
     for name, values in {"shape": np.array([rows, width]), "indptr": indptr.astype(kind),
                          "lengths": lengths}.items():
         _save_array(directory, name, values)
@@ -572,7 +632,7 @@ def save_joined(parts: list[tuple[LexicalSegment, np.ndarray]], settings: Lexica
     best = _save_by_term(directory, by_term, lengths, average, settings)
     for name, values in {"columns": by_term, "best": best}.items():
         _save_array(directory, name, values)
-    (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(columns), encoding="utf-8")
+    (directory / f"{LEXICAL}-vocabulary.txt").write_text("\n".join(vocabulary), encoding="utf-8")
 
 
 def _rows_remapped(counts: sparse.csr_matrix, positions: np.ndarray, remap: np.ndarray) -> Iterator[sparse.csr_matrix]:

@@ -223,23 +223,22 @@ class SegmentBuilder:
     def build(self, indexed: bool = True) -> Segment:
         """The segment of what was added; unless ``indexed``, with its vectors searched exactly."""
         rows = np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)
-        lexical = self._terms.segment(self.settings)
         indexed = indexed or len(rows) <= EXACT_UP_TO
         if self._spooled is not None:
             try:
-                return self._saved(rows, lexical, indexed)
+                return self._saved(rows, indexed)
             except OSError as error:
                 log.warning("a segment is kept in memory: it cannot be saved (%s)", error)
                 self._unspool()
         vectors = [VectorSource.of(part) for part in self._vectors]
         return Segment(uuid.uuid4().hex, rows, VectorStore.build(vectors, self.dimension, exact=not indexed),
-                       lexical, indexed=indexed)
+                       self._terms.segment(self.settings), indexed=indexed)
 
-    def _saved(self, rows: np.ndarray, lexical: LexicalSegment, indexed: bool) -> Segment:
+    def _saved(self, rows: np.ndarray, indexed: bool) -> Segment:
         """The segment, its staged vectors indexed if ``indexed`` asks, saved and opened."""
         staging, flat = cast(tuple[_Staging, FlatFile], self._spooled)
         flat.close()
-        lexical.save(staging.path)
+        self._terms.save(self.settings, staging.path)
         _save_rows(staging.path, rows, indexed)
         if indexed and len(rows) > EXACT_UP_TO:
             VectorStore.write(_file_sources(flat.path, np.arange(len(rows))), self.dimension, staging.path / VECTORS)

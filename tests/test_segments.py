@@ -35,7 +35,7 @@ from qa.documents import Document, Passage
 from qa.embedded import EmbeddedEngine
 from qa.filters import SearchFilter
 from qa.index import DATABASE, DERIVED, SEGMENTS, SNAPSHOT, Index, load_snapshot
-from qa.lexical import CountedTerms, LexicalSettings
+from qa.lexical import Collection, CountedTerms, LexicalSettings, QuestionTerms
 from qa.search import SearchRequest
 from qa.segments import SegmentBuilder
 from qa.tokens import terms
@@ -406,8 +406,15 @@ def test_a_large_segment_goes_to_disk_as_it_grows_and_is_the_one_built_in_memory
     np.testing.assert_array_equal(saved.vectors.vectors(), held.vectors.vectors())
     queries = held.vectors.vectors()[::70]
     np.testing.assert_array_equal(saved.vectors.search(queries, 5)[1], held.vectors.search(queries, 5)[1])
-    assert saved.lexical.vocabulary == held.lexical.vocabulary
+    assert list(saved.lexical.vocabulary) == list(held.lexical.vocabulary)
     assert (saved.lexical.counts != held.lexical.counts).nnz == 0
+    for question in ([word] for word in WORDS[:6]), [list(WORDS[:4])]:  # BM25 of what each holds: the same
+        for terms in question:
+            collection = Collection(len(held), held.lexical.own_average, {t: 1.0 for t in terms}, {})
+            found = [segment.lexical.search(QuestionTerms.of(segment.lexical, terms, collection), 20)
+                     for segment in (saved, held)]
+            assert len(found[0][1]) and found[0][1].tolist() == found[1][1].tolist()
+            np.testing.assert_array_equal(found[0][0], found[1][0])
 
 
 def test_a_segment_going_to_disk_holds_none_of_its_vectors_in_memory(tmp_path):
@@ -436,7 +443,7 @@ def test_a_segment_that_cannot_be_written_is_kept_whole_in_memory(tmp_path, monk
             raise OSError(errno.ENOSPC, "No space left on device")
         return original(*args)
 
-    target = (qa.vector_store.FlatFile, "add") if failing == "vectors" else (qa.lexical.LexicalSegment, "save")
+    target = (qa.vector_store.FlatFile, "add") if failing == "vectors" else (qa.lexical.TermCounter, "save")
     monkeypatch.setattr(*target, functools.partialmethod(full, original=getattr(*target)))
     saving, holding = _builders(tmp_path, 60)
     segment = saving.build(indexed=False)

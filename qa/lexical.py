@@ -224,26 +224,35 @@ class TermCounter:
         self.rows = 0
 
     def add(self, parts: list[CountedTerms]) -> None:
-        """Count the passages of ``parts``: one lookup per word of each vocabulary they use."""
-        columns: dict[int, np.ndarray] = {}  # each vocabulary's numbers as this counter's columns, by identity
+        """Count the passages of ``parts``: one lookup per word of each vocabulary they use,
+        and a few array operations for all the parts at once (a part is a document, and
+        one-paragraph documents come thousands to a write)."""
+        if not parts:
+            return
+        # Each vocabulary's numbers as this counter's columns, one table after another.
+        tables: list[np.ndarray] = []
+        bases: dict[int, int] = {}  # where each vocabulary's table begins, by identity
         for vocabulary, ids in _ids_by_vocabulary(parts):
-            columns[id(vocabulary)] = self._columns_of(vocabulary, ids)
-        ids = [columns[id(part.vocabulary)][part.ids] for part in parts]
-        held = np.concatenate([np.diff(part.ends, prepend=0) for part in parts] or [np.zeros(0, np.int64)])
-        indptr = np.concatenate([[0], np.cumsum(held)])
-        counts = np.concatenate([part.counts for part in parts] or [np.zeros(0, np.int32)])
-        counted = sparse.csr_matrix((counts, np.concatenate(ids or [np.zeros(0, np.int32)]), indptr),
-                                    shape=(len(held), len(self.columns)))
+            bases[id(vocabulary)] = sum(len(table) for table in tables)
+            tables.append(self._columns_of(vocabulary, ids))
+        sizes = [len(part.ids) for part in parts]
+        ids = np.concatenate([part.ids for part in parts]) + np.repeat(
+            [bases[id(part.vocabulary)] for part in parts], sizes)
+        rows_per_part = [len(part.ends) for part in parts]
+        firsts = np.cumsum(sizes) - sizes  # where each part's ids begin among all of them
+        indptr = np.concatenate([[0], np.concatenate([part.ends for part in parts]) + np.repeat(firsts, rows_per_part)])
+        counted = sparse.csr_matrix((np.concatenate([part.counts for part in parts]),
+                                     np.concatenate(tables)[ids], indptr),
+                                    shape=(len(indptr) - 1, len(self.columns)))
         counted.sort_indices()
         self._parts.append(counted)
-        self.rows += len(held)
+        self.rows += counted.shape[0]
 
     def _columns_of(self, vocabulary: Words, ids: list[np.ndarray]) -> np.ndarray:
         """The column of each word of ``vocabulary`` that ``ids`` use (-1 for the others,
         which take none)."""
         used = np.zeros(len(vocabulary), bool)
-        for some in ids:
-            used[some] = True
+        used[np.concatenate(ids)] = True
         words = vocabulary.listed()
         numbers = np.flatnonzero(used)
         columns = np.full(len(vocabulary), -1, np.int32)

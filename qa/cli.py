@@ -106,7 +106,7 @@ def ingest(paths: tuple[Path, ...], choice: EngineChoice, model: str | None, dev
         report = run_ingest(paths, choice, Embedder(model or DEFAULT_MODEL, device), replace=replace,
                             progress=progress, doc_id=doc_id, on_skip=skipped)
     click.echo(
-        f"stored {len(report.stored)} document(s) ({len(report.unchanged)} unchanged) in {report.seconds:.1f} s; "
+        f"stored {report.stored} document(s) ({report.unchanged} unchanged) in {report.seconds:.1f} s; "
         f"{choice.describe()} now holds {report.documents} document(s), {report.passages} passage(s)"
     )
 

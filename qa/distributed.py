@@ -87,7 +87,6 @@ def ingest_on_ray(paths: Iterable[Path], choice: EngineChoice, load_embedder: Ca
     finally:
         if started_ray:
             ray.shutdown()
-    report.unchanged.sort()
     report.documents, report.passages = state.documents, state.passages
     report.seconds = time.perf_counter() - started
     return report
@@ -185,7 +184,7 @@ def _revisions(rows: Iterable[dict[str, Any]], report: IngestReport, say: Callab
         if row["state"] == "skipped":
             say(row["why"])
         elif row["state"] == "unchanged":
-            report.unchanged.append(row["doc_id"])
+            report.unchanged += 1
         else:
             vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(len(row["passages"]), -1)
             batch.append(Revision(row["document"], list(row["passages"]), vectors))

@@ -9,6 +9,7 @@ rebuild with another model is staged whole and swapped in at the end.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import json
@@ -48,12 +49,14 @@ PREPARE_CHARACTERS = 256_000
 
 @dataclass
 class IngestReport:
-    """What one ingest did, and what the index holds after it."""
+    """What one ingest did, and what the index holds after it. Documents are counted,
+    not listed: the ids of a million files, held to the end, grew a bulk ingest by 100 MB."""
 
     index: str
-    stored: dict[str, int] = field(default_factory=dict)
-    added: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
+    stored: int = 0  # documents written: added, or replacing their stored copies
+    added: int = 0  # of those, ids not stored before
+    stored_passages: int = 0  # the passages of the documents written
+    unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
     documents: int = 0
     passages: int = 0
@@ -82,22 +85,37 @@ def read_documents(
 def files_to_read(paths: Iterable[Path], say: Callable[[str], None], progress: bool = False) -> Iterator[FoundFile]:
     """The files under ``paths`` of a readable type, found by name only, as they are
     asked for, each id once; ``say`` hears of each path that does not exist, each file
-    of another type and each id found again. ``progress`` shows a bar of files found."""
+    of another type and each id found again. ``progress`` shows a bar of files found.
+
+    Ids are remembered only where two paths could give the same one: two folders of
+    one name, or two files (the ids under one folder are its files' distinct paths)."""
     paths = list(paths)
     for path in paths:
         if not path.exists():
             say(f"{path}: no such file or folder")
-    total = sum(1 for found in find_files(p for p in paths if p.exists()) if found.supported) if progress else None
+    paths = [path for path in paths if path.exists()]
+    total = sum(1 for found in find_files(paths) if found.supported) if progress else None
+    roots = collections.Counter(_id_root(path) for path in paths)
     seen: set[str] = set()
-    for found in tqdm(find_files(p for p in paths if p.exists()), desc="ingesting", unit="file", total=total,
-                      disable=not progress):
+    for found in tqdm(find_files(paths), desc="ingesting", unit="file", total=total, disable=not progress):
         if not found.supported:
             say(f"{found.path}: unsupported file type {found.path.suffix or '(none)'}")
         elif found.doc_id in seen:
             say(f"{found.path}: same id {found.doc_id!r} as another file in this ingest")
         else:
-            seen.add(found.doc_id)
+            if roots[_id_root(found.doc_id)] > 1:
+                seen.add(found.doc_id)
             yield found
+
+
+def _id_root(named: Path | str) -> str:
+    """What the ids of the files under a path named in an ingest begin with (the ids
+    ``qa.readers.find_files`` gives): a folder's name and a slash; for a file named
+    directly, its whole id, its name. Given an id (a string), what its path's ids do."""
+    if isinstance(named, str):
+        folder, slash, _ = named.partition("/")
+        return folder + slash if slash else ""
+    return f"{named.resolve().name}/" if named.is_dir() else ""
 
 
 def ingest(
@@ -187,7 +205,6 @@ def store_documents(
         write_batches(engine, _ahead(_revisions(changed, embedder)), report, create)
     if seen is not None:
         engine.write(keep_only=seen)
-    report.unchanged.sort()
     return _finished(report, engine.refresh(), started)
 
 
@@ -197,8 +214,9 @@ def write_batches(engine: Engine, batches: Iterable[list[Revision]], report: Ing
     write each, noting in ``report`` what each stored."""
     for revisions in _joined(batches, WRITE_PASSAGES):
         written = engine.write(revisions, create=create)
-        report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
-        report.added += [r.document.doc_id for r in revisions if r.document.doc_id not in written.replaced]
+        report.stored += len(revisions)
+        report.stored_passages += sum(len(r.passages) for r in revisions)
+        report.added += sum(r.document.doc_id not in written.replaced for r in revisions)
 
 
 def _joined(batches: Iterable[list[Revision]], passages: int) -> Iterator[list[Revision]]:
@@ -237,7 +255,7 @@ def _sorted_out(outcomes: Iterable[list[Outcome]], report: IngestReport, seen: s
         if seen is not None:
             seen.add(outcome.doc_id if isinstance(outcome, Unchanged) else outcome.document.doc_id)
         if isinstance(outcome, Unchanged):
-            report.unchanged.append(outcome.doc_id)
+            report.unchanged += 1
         else:
             yield outcome
         if bar is not None:
@@ -274,8 +292,9 @@ def rebuild_documents(
 
     def batches() -> Iterator[list[Revision]]:
         for revisions in _revisions(changed, embedder):
-            report.stored.update((r.document.doc_id, len(r.passages)) for r in revisions)
-            report.added += [r.document.doc_id for r in revisions]
+            report.stored += len(revisions)
+            report.added += len(revisions)
+            report.stored_passages += sum(len(r.passages) for r in revisions)
             yield revisions
 
     return _finished(report, engine.rebuild(meta, batches()), started)

@@ -89,13 +89,12 @@ class Service:
         """Add or replace ``document`` (with ``create``, refuse a stored id: ``DocumentExists``);
         searches see it when this returns."""
         report = store_documents(self._engine, self._searcher.embedder, [document], create=create)
-        unchanged = document.doc_id in report.unchanged
-        if unchanged:
+        if report.unchanged:
             stored = self._engine.document(document.doc_id)
             passages = len(stored[1]) if stored else 0
         else:
-            passages = report.stored[document.doc_id]
-        return Stored(document, passages, document.doc_id in report.added, unchanged)
+            passages = report.stored_passages
+        return Stored(document, passages, report.added == 1, report.unchanged == 1)
 
     def delete(self, doc_id: str) -> bool:
         """Remove a document; whether it was stored. Searches no longer see it when this returns."""

@@ -16,7 +16,7 @@ from qa.embedded import EmbeddedEngine
 from qa.engines import EngineChoice
 from qa.errors import IndexUnavailable, InvalidInput, UnreadableFile
 from qa.index import DATABASE, DERIVED, Index
-from qa.ingest import ingest
+from qa.ingest import files_to_read, ingest
 from qa.search import Searcher, SearchRequest
 from qa.tokens import terms
 
@@ -48,11 +48,12 @@ def corpus(tmp_path) -> Path:
 
 def test_every_format_is_indexed_and_a_broken_file_is_skipped_by_name(corpus, tmp_path, embedder):
     report = ingest([corpus], EngineChoice(index=tmp_path / "index"), embedder)
-    assert sorted(report.stored) == ["docs/bees.md", "docs/glaciers.pdf", "docs/sub/page.html", "docs/volcano.txt"]
+    assert (report.stored, report.added, report.documents) == (4, 4, 4)
     assert len(report.skipped) == 1 and "broken.pdf" in report.skipped[0]
 
     index = Index.open(tmp_path / "index")
     documents = stored(index)
+    assert sorted(documents) == ["docs/bees.md", "docs/glaciers.pdf", "docs/sub/page.html", "docs/volcano.txt"]
     assert documents["docs/bees.md"].title == "Honey bees"
     assert documents["docs/sub/page.html"].title == "Lighthouses"
     assert documents["docs/glaciers.pdf"].title == "Glaciers"
@@ -107,17 +108,33 @@ def test_files_read_by_worker_processes_are_skipped_by_name_or_left_alone_when_u
     monkeypatch.setattr(qa.ingest, "PREPARE_DOCUMENTS", 4)  # eight groups: all but the first go to workers
     root = tmp_path / "index"
     first = ingest([corpus], EngineChoice(index=root), embedder)
-    assert first.documents == 30 and len(first.added) == 30
+    assert first.documents == first.stored == first.added == 30
     assert len(first.skipped) == 1 and "zz-broken.pdf" in first.skipped[0]
     (corpus / "note17.txt").write_text("Note 17 now says the river fell by morning.")
     again = ingest([corpus], EngineChoice(index=root), embedder, replace=True)
-    assert sorted(again.stored) == ["many/note17.txt"] and len(again.unchanged) == 29
+    assert (again.stored, again.added, again.unchanged) == (1, 0, 29)
     assert again.documents == 30 and len(again.skipped) == 1
     index = Index.open(root)
     try:
         assert "fell by morning" in stored(index)["many/note17.txt"].text
     finally:
         index.close()
+
+
+def test_files_found_twice_under_the_same_id_are_read_once_and_named(tmp_path):
+    docs, other = tmp_path / "docs", tmp_path / "other"
+    (docs / "sub").mkdir(parents=True)
+    other.mkdir()
+    for path in (docs / "a.txt", docs / "b.md", docs / "sub" / "c.txt", other / "a.txt"):
+        path.write_text("Some text.")
+    said: list[str] = []
+    found = [f.doc_id for f in files_to_read([docs, docs, other / "a.txt", docs / "a.txt"], said.append)]
+    assert found == ["docs/a.txt", "docs/b.md", "docs/sub/c.txt", "a.txt"]
+    assert len(said) == 4 and all("same id" in line for line in said)
+    said.clear()
+    found = [f.doc_id for f in files_to_read([docs, docs / "a.txt", tmp_path / "gone"], said.append)]
+    assert found == ["docs/a.txt", "docs/b.md", "docs/sub/c.txt", "a.txt"]
+    assert len(said) == 1 and "no such file" in said[0]
 
 
 def test_nothing_readable_is_an_error_and_changes_nothing(corpus, tmp_path, embedder):

@@ -163,7 +163,7 @@ def test_search_results_carry_section_and_page_and_bm25_counts_the_section(tmp_p
     (folder / "manual.docx").write_bytes(docx_bytes())
     (folder / "honey.rst").write_text("Honey\n=====\n\nAbout honey.\n\nHarvest\n-------\n\nIn late summer, spin the frames.\n")
     report = ingest([folder], EngineChoice(index=tmp_path / "index"), embedder)
-    assert sorted(report.stored) == ["docs/bees.md", "docs/honey.rst", "docs/manual.docx", "docs/report.pdf"]
+    assert report.stored == 4 and report.skipped == []
     searcher = Searcher.open(EmbeddedEngine.open(tmp_path / "index"))
     for question, section in (("when do I spin the frames?", "Honey > Harvest"),
                               ("which tool calms bees?", "Hive Manual > Inspections > Tools")):

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import cast
@@ -35,6 +35,9 @@ from qa.readers import FoundFile, read_document
 MOST_WORKERS = 4
 # Groups of documents handed to each worker ahead of the one being written.
 AHEAD_PER_WORKER = 2
+# Files a process reads at once: reads wait on the disk when a file is not in the page
+# cache, and threads let them overlap.
+READ_THREADS = 8
 # How often a worker checks that the process it works for is still there.
 PARENT_CHECK_SECONDS = 0.5
 log = logging.getLogger(__name__)
@@ -151,13 +154,10 @@ def prepare(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> li
     chunked, with its passages' terms (in one vocabulary), in this process."""
     outcomes: list[Outcome] = []
     vocabulary = Words()
-    for source in work.sources:
-        if isinstance(source, FoundFile):
-            try:
-                source = read_document(source.path, source.doc_id)
-            except UnreadableFile as error:
-                outcomes.append(Unreadable(source.doc_id, error.message))
-                continue
+    for source in _read(work.sources):
+        if isinstance(source, Unreadable):
+            outcomes.append(source)
+            continue
         stored = work.stored.get(source.doc_id)
         if stored is not None and stored == source.checksum:
             outcomes.append(Unchanged(source.doc_id))
@@ -167,6 +167,32 @@ def prepare(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> li
                                 vocabulary)
         outcomes.append(Prepared(source, passages, terms))
     return outcomes
+
+
+def _read(sources: list[Source]) -> Iterator[Document | Unreadable]:
+    """Each source as a document, in order: its files read ``READ_THREADS`` at a time."""
+    files = [source for source in sources if isinstance(source, FoundFile)]
+    read = _readers().map(_read_file, files) if len(files) > 1 else map(_read_file, files)
+    for source in sources:
+        yield next(read) if isinstance(source, FoundFile) else source
+
+
+def _read_file(found: FoundFile) -> Document | Unreadable:
+    try:
+        return read_document(found.path, found.doc_id)
+    except UnreadableFile as error:
+        return Unreadable(found.doc_id, error.message)
+
+
+_READERS: ThreadPoolExecutor | None = None
+
+
+def _readers() -> ThreadPoolExecutor:
+    """This process's threads that read files, started when first needed."""
+    global _READERS
+    if _READERS is None:
+        _READERS = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="qa-read")
+    return _READERS
 
 
 def _compact(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> list[Unchanged | Unreadable | _Answer]:

@@ -60,7 +60,7 @@ class Read:
 class FoundFile:
     """A file a look under some paths found: one ingest reads (``supported``), with its
     document id and size in bytes, or one of another type (hidden ones, such as
-    ``.git/...``, aside)."""
+    ``.git/...``, aside; its size not asked for, 0)."""
 
     path: Path
     doc_id: str
@@ -80,33 +80,35 @@ def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
             yield FoundFile(path, path.name, True, _size(path))
             continue
         name = path.resolve().name
-        for relative, size in _files_under(path):
+        for relative in _files_under(path):
+            file = path / relative
             if PurePosixPath(relative).suffix.lower() in SUPPORTED_SUFFIXES:
-                yield FoundFile(path / relative, f"{name}/{relative}", True, size)
+                yield FoundFile(file, f"{name}/{relative}", True, _size(file))
             elif not any(part.startswith(".") for part in PurePosixPath(relative).parts):
-                yield FoundFile(path / relative, f"{name}/{relative}", False, size)
+                yield FoundFile(file, f"{name}/{relative}", False)
 
 
-def _files_under(folder: Path, prefix: str = "") -> Iterator[tuple[str, int]]:
-    """The relative path (with /) and size of every file under ``folder``, in the order
-    Path objects sort (each folder's names sorted, a folder's files where its name
-    sorts), symbolic links followed."""
+def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:
+    """The relative paths (with /) of every file under ``folder``, in the order Path
+    objects sort (each folder's names sorted, a folder's files where its name sorts),
+    symbolic links followed."""
     with os.scandir(folder) as entries:
-        sizes, folders = {}, set()
+        names, folders = [], set()
         for entry in entries:
             if entry.is_dir():
                 folders.add(entry.name)
-                sizes[entry.name] = 0
-            elif entry.is_file():
-                sizes[entry.name] = _size(entry)
-    for entry_name in sorted(sizes):
+            elif not entry.is_file():
+                continue
+            names.append(entry.name)
+    names.sort()
+    for entry_name in names:
         if entry_name in folders:
             yield from _files_under(folder / entry_name, f"{prefix}{entry_name}/")
         else:
-            yield f"{prefix}{entry_name}", sizes[entry_name]
+            yield f"{prefix}{entry_name}"
 
 
-def _size(file: Path | os.DirEntry) -> int:
+def _size(file: Path) -> int:
     """A file's size in bytes, 0 where it cannot be told (reading it will say why)."""
     try:
         return file.stat().st_size

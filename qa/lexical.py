@@ -265,20 +265,22 @@ class TermCounter:
         write its segment, without making it: the postings by term are gathered from the
         saved counts in bands, as a merge gathers them (sealing a bulk load's segment of
         200,000 passages held three copies of its counts at once, made in memory)."""
-        width = len(self.columns)
-        for part in self._parts:
-            part.resize((part.shape[0], width))
-        held = np.concatenate([np.diff(part.indptr) for part in self._parts] or [np.zeros(0, np.int64)])
-        _save_counted(directory, list(self.columns), held, self._parts, settings)
+        parts = self._widened()
+        held = np.concatenate([np.diff(part.indptr) for part in parts] or [np.zeros(0, np.int64)])
+        _save_counted(directory, list(self.columns), held, parts, settings)
 
     def segment(self, settings: LexicalSettings) -> LexicalSegment:
         """Everything counted so far as one segment."""
-        width = len(self.columns)
-        for part in self._parts:
-            part.resize((part.shape[0], width))
-        counts = sparse.vstack(self._parts, format="csr", dtype=np.int32) if self._parts else \
-            sparse.csr_matrix((0, width), dtype=np.int32)
+        parts = self._widened()
+        counts = sparse.vstack(parts, format="csr", dtype=np.int32) if parts else \
+            sparse.csr_matrix((0, len(self.columns)), dtype=np.int32)
         return LexicalSegment.of_counts(list(self.columns), counts, settings)
+
+    def _widened(self) -> list[sparse.csr_matrix]:
+        """The parts counted, each made as wide as the vocabulary has grown since."""
+        for part in self._parts:
+            part.resize((part.shape[0], len(self.columns)))
+        return self._parts
 
 
 class SavedVocabulary(Sequence[str]):

@@ -188,6 +188,21 @@ class CountedTerms:
     def __len__(self) -> int:
         return len(self.ends)
 
+    def split(self, sizes: list[int]) -> list[CountedTerms]:
+        """These passages as runs of ``sizes`` passages in turn, each a view of these
+        arrays in this vocabulary (a worker counts a group's passages at once, and sends
+        its arrays once)."""
+        if sum(sizes) != len(self):
+            raise ValueError(f"{sum(sizes)} passages asked for, of {len(self)}")
+        bounds = np.concatenate([[0], self.ends]).tolist()
+        runs, first = [], 0
+        for size in sizes:
+            begin, end = bounds[first], bounds[first + size]
+            runs.append(CountedTerms(self.vocabulary, self.ids[begin:end], self.counts[begin:end],
+                                     self.ends[first : first + size] - begin))
+            first += size
+        return runs
+
     def expanded(self) -> list[str]:
         """Each passage's terms joined by spaces, each as often as it occurs there (in
         no particular order: what a bag of words needs)."""

@@ -204,21 +204,27 @@ def test_words_are_the_runs_of_two_word_characters_in_any_script():
         assert terms(text) == stemmer.stemWords(words), text
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["own vocabularies", "one shared vocabulary"])
-def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occurs(shared):
+@pytest.mark.parametrize("counted", ["apart", "shared", "split"],
+                         ids=["own vocabularies", "one shared vocabulary", "counted at once, then split"])
+def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occurs(counted):
     """What a write's revisions bring, counted ahead a document at a time (each in a
-    vocabulary of its own, or all in one, as documents prepared together are): repeats,
-    passages without terms, and terms first seen in a later part."""
+    vocabulary of its own, or all in one), or all at once and split among the documents
+    (as a worker sends a group): repeats, passages without terms, documents without
+    passages, and terms first seen in a later part."""
     from collections import Counter
 
     from qa.lexical import CountedTerms, TermCounter, Words
 
     parts = [[terms("the river rose and the river fell"), [], terms("mali coup")],
              [terms("river mali river river")], [], [terms("a new word: zebra"), terms("zebra zebra mali")]]
-    vocabulary = Words() if shared else None
-    counter = TermCounter()
-    counter.add([CountedTerms.of(part, vocabulary) for part in parts])
     passages = [passage for part in parts for passage in part]
+    if counted == "split":
+        counted_parts = CountedTerms.of(passages).split([len(part) for part in parts])
+    else:
+        vocabulary = Words() if counted == "shared" else None
+        counted_parts = [CountedTerms.of(part, vocabulary) for part in parts]
+    counter = TermCounter()
+    counter.add(counted_parts)
     segment = counter.segment(LexicalSettings())
     assert len(segment) == len(passages) == 6
     for row, passage in enumerate(passages):
@@ -227,6 +233,10 @@ def test_passages_counted_in_parts_hold_each_of_their_terms_as_often_as_it_occur
         assert held == Counter(passage)
     assert [Counter(text.split()) for part in parts for text in CountedTerms.of(part).expanded()] == [
         Counter(passage) for passage in passages]
+    assert [Counter(text.split()) for part in counted_parts for text in part.expanded()] == [
+        Counter(passage) for passage in passages]
+    with pytest.raises(ValueError, match="7 passages asked for, of 6"):
+        CountedTerms.of(passages).split([len(passages), 1])
 
 
 @settings(max_examples=2000, deadline=None)

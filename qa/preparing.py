@@ -27,7 +27,7 @@ from typing import cast
 from qa.chunking import ChunkSettings, chunk_document
 from qa.documents import Document, Passage
 from qa.errors import UnreadableFile
-from qa.lexical import CountedTerms, LexicalSettings, Words, passage_terms
+from qa.lexical import CountedTerms, LexicalSettings, passage_terms
 from qa.readers import FoundFile, read_document
 
 # Most worker processes an ingest starts: one process writes what they prepare, and
@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 # document's, which the writer holds or is sent once).
 _Span = tuple[int, int, str, "int | None"]
 # What a worker sends back of a prepared document: the document only if it read it.
-_Answer = tuple["Document | None", list[_Span], CountedTerms]
+_Sent = tuple["Document | None", list[_Span]]
+# What a worker sends back of a group: each source's outcome, and all their terms.
+_Answer = tuple[list["Unchanged | Unreadable | _Sent"], CountedTerms]
 # A document, or a file to read into one.
 Source = Document | FoundFile
 
@@ -152,29 +154,53 @@ def _watch_parent(parent: int) -> None:
 def prepare(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> list[Outcome]:
     """Each source of ``work`` read (a file), compared with its stored checksum, and
     chunked, with its passages' terms (in one vocabulary), in this process."""
-    outcomes: list[Outcome] = []
-    vocabulary = Words()
-    for source in _read(work.sources):
-        if isinstance(source, Unreadable):
-            outcomes.append(source)
-            continue
-        stored = work.stored.get(source.doc_id)
-        if stored is not None and stored == source.checksum:
-            outcomes.append(Unchanged(source.doc_id))
-            continue
-        passages = chunk_document(source, chunking)
-        terms = CountedTerms.of((passage_terms(p.text, source.title, lexical, p.section) for p in passages),
-                                vocabulary)
-        outcomes.append(Prepared(source, passages, terms))
-    return outcomes
+    return _outcomes(*_prepared(work, chunking, lexical))
+
+
+def _prepared(work: Work, chunking: ChunkSettings, lexical: LexicalSettings
+              ) -> tuple[list[Document | Unchanged | Unreadable], list[list[Passage]], CountedTerms]:
+    """Each source read and compared, or why not; each one's passages (none for those
+    not to write); the terms of all the passages, counted at once."""
+    found = [_compared(source, work.stored) for source in _read(work.sources)]
+    passages = [chunk_document(document, chunking) if isinstance(document, Document) else [] for document in found]
+    terms = CountedTerms.of(passage_terms(passage.text, document.title, lexical, passage.section)
+                            for document, chunked in zip(found, passages) if isinstance(document, Document)
+                            for passage in chunked)
+    return found, passages, terms
+
+
+def _compared(read: Document | Unreadable, stored: dict[str, str]) -> Document | Unchanged | Unreadable:
+    """``read``, or ``Unchanged`` where it matches its stored checksum."""
+    if isinstance(read, Document) and read.doc_id in stored and stored[read.doc_id] == read.checksum:
+        return Unchanged(read.doc_id)
+    return read
+
+
+def _outcomes(found: list[Document | Unchanged | Unreadable], passages: list[list[Passage]],
+              terms: CountedTerms) -> list[Outcome]:
+    """Each source's outcome, the group's ``terms`` split among the documents."""
+    runs = terms.split([len(chunked) for chunked in passages])
+    return [Prepared(document, chunked, run) if isinstance(document, Document) else document
+            for document, chunked, run in zip(found, passages, runs)]
 
 
 def _read(sources: list[Source]) -> Iterator[Document | Unreadable]:
-    """Each source as a document, in order: its files read ``READ_THREADS`` at a time."""
+    """Each source as a document, in order: its files read ``READ_THREADS`` at a time,
+    each thread reading every ``READ_THREADS``-th one (a task per file cost more than
+    reading a small one from the page cache)."""
     files = [source for source in sources if isinstance(source, FoundFile)]
-    read = _readers().map(_read_file, files) if len(files) > 1 else map(_read_file, files)
+    shares = min(READ_THREADS, len(files))
+    done: Iterator[Document | Unreadable] = map(_read_file, files)
+    if shares > 1:
+        read = _readers().map(_read_files, [files[first::shares] for first in range(shares)])
+        done = (document for document in itertools.chain.from_iterable(itertools.zip_longest(*read))
+                if document is not None)
     for source in sources:
-        yield next(read) if isinstance(source, FoundFile) else source
+        yield next(done) if isinstance(source, FoundFile) else source
+
+
+def _read_files(files: list[FoundFile]) -> list[Document | Unreadable]:
+    return [_read_file(found) for found in files]
 
 
 def _read_file(found: FoundFile) -> Document | Unreadable:
@@ -195,12 +221,14 @@ def _readers() -> ThreadPoolExecutor:
     return _READERS
 
 
-def _compact(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> list[Unchanged | Unreadable | _Answer]:
-    """What a worker sends back of ``prepare``: of each prepared document, the document
-    only if it read it (the caller holds the others), and each passage's span, not its text."""
-    return [(_sent(source, done.document), [(p.start, p.end, p.section, p.page) for p in done.passages], done.terms)
-            if isinstance(done, Prepared) else done
-            for source, done in zip(work.sources, prepare(work, chunking, lexical))]
+def _compact(work: Work, chunking: ChunkSettings, lexical: LexicalSettings) -> _Answer:
+    """What a worker sends back of ``_prepared``: of each prepared document, the
+    document only if it read it (the caller holds the others), and each passage's span,
+    not its text; the group's terms once."""
+    found, passages, terms = _prepared(work, chunking, lexical)
+    return [(_sent(source, document), [(p.start, p.end, p.section, p.page) for p in chunked])
+            if isinstance(document, Document) else document
+            for source, document, chunked in zip(work.sources, found, passages)], terms
 
 
 def _sent(source: Source, document: Document) -> Document | None:
@@ -214,14 +242,22 @@ def _sent(source: Source, document: Document) -> Document | None:
 
 def _unpacked(work: Work, future: Future) -> list[Outcome]:
     """A worker's answer for ``work`` as outcomes."""
-    return [_outcome(source, answer) for source, answer in zip(work.sources, future.result())]
+    answers, terms = cast(_Answer, future.result())
+    found: list[Document | Unchanged | Unreadable] = []
+    passages: list[list[Passage]] = []
+    for source, answer in zip(work.sources, answers):
+        document, chunked = _document(source, answer)
+        found.append(document)
+        passages.append(chunked)
+    return _outcomes(found, passages, terms)
 
 
-def _outcome(source: Source, answer: Unchanged | Unreadable | _Answer) -> Outcome:
-    """One source's outcome, from what a worker sent back of it."""
+def _document(source: Source, answer: Unchanged | Unreadable | _Sent) -> tuple[Document | Unchanged | Unreadable,
+                                                                              list[Passage]]:
+    """One source's document and passages, from what a worker sent back of it."""
     if not isinstance(answer, tuple):
-        return answer
-    read, spans, terms = answer
+        return answer, []
+    read, spans = answer
     document = read if read is not None else cast(Document, source)  # sent only when the worker read it
-    return Prepared(document, [Passage(document.doc_id, ordinal, start, end, document.text[start:end], section, page)
-                               for ordinal, (start, end, section, page) in enumerate(spans)], terms)
+    return document, [Passage(document.doc_id, ordinal, start, end, document.text[start:end], section, page)
+                      for ordinal, (start, end, section, page) in enumerate(spans)]

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from qa.blocks import BlockText
 from qa.documents import Document, Heading
@@ -79,12 +79,12 @@ def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
         if not path.is_dir():
             yield FoundFile(path, path.name, True, _size(path))
             continue
-        name = path.resolve().name
+        name, folder = path.resolve().name, str(path)
         for relative in _files_under(path):
             file = path / relative
-            if PurePosixPath(relative).suffix.lower() in SUPPORTED_SUFFIXES:
-                yield FoundFile(file, f"{name}/{relative}", True, _size(file))
-            elif not any(part.startswith(".") for part in PurePosixPath(relative).parts):
+            if _stem_and_suffix(relative)[1].lower() in SUPPORTED_SUFFIXES:
+                yield FoundFile(file, f"{name}/{relative}", True, _size(f"{folder}/{relative}"))
+            elif not any(part.startswith(".") for part in relative.split("/")):
                 yield FoundFile(file, f"{name}/{relative}", False)
 
 
@@ -108,10 +108,18 @@ def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:
             yield f"{prefix}{entry_name}"
 
 
-def _size(file: Path) -> int:
+def _stem_and_suffix(name: str) -> tuple[str, str]:
+    """The stem and suffix of the last part of the path ``name`` (with /), as
+    ``PurePosixPath`` gives them, without the cost of making one for every file."""
+    last = name.rpartition("/")[2]
+    dot = last.rfind(".")
+    return (last[:dot], last[dot:]) if 0 < dot < len(last) - 1 else (last, "")
+
+
+def _size(file: Path | str) -> int:
     """A file's size in bytes, 0 where it cannot be told (reading it will say why)."""
     try:
-        return file.stat().st_size
+        return os.stat(file).st_size
     except OSError:
         return 0
 
@@ -129,7 +137,8 @@ def parse_document(data: bytes, name: str, doc_id: str) -> Document:
     """The document in ``data``, a file called ``name`` (its suffix says the format).
 
     ``name`` is only a label: it becomes the default title and source, never a path."""
-    suffix = PurePosixPath(name).suffix.lower()
+    stem, suffix = _stem_and_suffix(name)
+    suffix = suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UnsupportedFile(f"{name}: unsupported file type {suffix or '(none)'}; send one of {supported}")
@@ -147,7 +156,7 @@ def parse_document(data: bytes, name: str, doc_id: str) -> Document:
         document = _read_text(name, suffix, _decode(name, data))
     if not document.text.strip():
         raise UnreadableFile(f"{name}: no text found", code="empty_file")
-    return Document(doc_id=doc_id, title=document.title or PurePosixPath(name).stem, source=document.source,
+    return Document(doc_id=doc_id, title=document.title or stem, source=document.source,
                     text=document.text, headings=document.headings, pages=document.pages)
 
 

@@ -488,7 +488,7 @@ def _insert(connection: sqlite3.Connection, revisions: list[Revision], generatio
     documents = [revision.document for revision in revisions]
     _insert_rows(connection, "documents (version, doc_id, title, source, text, metadata, structure, checksum, added, "
                  "removed)", [(first + n, d.doc_id, d.title, d.source, d.text,
-                              json.dumps(d.metadata, ensure_ascii=False), json.dumps(d.structure), d.checksum,
+                              _json(d.metadata), _json(d.structure), d.checksum,
                               generation, removed) for n, d in enumerate(documents)])
     versions = np.repeat(np.arange(first, first + len(revisions)), sizes).tolist()
     passages = [p for revision in revisions for p in revision.passages]
@@ -498,6 +498,20 @@ def _insert(connection: sqlite3.Connection, revisions: list[Revision], generatio
                  [(row, version, p.ordinal, p.start, p.end, p.section, p.page, v.tobytes())
                   for row, version, p, v in zip(rows.tolist(), versions, passages, vectors)])
     return np.split(rows, np.cumsum(sizes)[:-1]) if revisions else []
+
+
+def _json(value: dict[str, Any]) -> str:
+    """``value`` as stored: JSON, its text unescaped. Most documents have no fields of
+    their own and no headings: their rows take a string made once."""
+    if not value:
+        return "{}"
+    if value == _NO_STRUCTURE:
+        return _NO_STRUCTURE_JSON
+    return json.dumps(value, ensure_ascii=False)
+
+
+_NO_STRUCTURE: dict[str, list] = {"headings": [], "pages": []}
+_NO_STRUCTURE_JSON = json.dumps(_NO_STRUCTURE)
 
 
 def _insert_rows(connection: sqlite3.Connection, into: str, rows: list[tuple]) -> None:

@@ -150,6 +150,21 @@ def test_a_merge_joins_the_kept_passages_as_a_segment_built_of_them_alone(tmp_pa
     assert all(joined.frequency[joined.columns[t]] == 0 for t in set(joined.columns) - set(afresh.columns))
 
 
+def test_a_merge_of_more_than_65536_terms_keeps_each_terms_passages_in_order(tmp_path):
+    """Postings are ordered by term a band at a time; a band of more than 65,536 terms
+    (a folder of one-paragraph files brings a title word each) keeps each term's
+    passages, in order, as a segment built afresh holds them."""
+    rng = np.random.default_rng(5)
+    passages = [[f"w{n}", f"w{(n * 7919) % 40_000}", "river"][: rng.integers(1, 4)] for n in range(70_000)]
+    save_joined([(LexicalSegment.build(passages), np.arange(len(passages)))], LexicalSettings(), tmp_path)
+    joined, afresh = LexicalSegment.load(tmp_path, LexicalSettings()), LexicalSegment.build(passages)
+    assert len(afresh.columns) > 1 << 16
+    for term in ["river", "w0", "w3", "w39999", "w40000", "w65535", "w65536", "w69999"]:
+        at, column = joined.columns[term], afresh.columns[term]
+        np.testing.assert_array_equal(joined._span(at)[0], afresh._span(column)[0])
+        np.testing.assert_array_equal(joined._span(at)[1], afresh._span(column)[1])
+
+
 def test_passages_that_score_alike_come_in_the_order_they_were_added():
     index = _index([terms("bees make honey"), terms("ants"), terms("bees make honey")] * 3)
     scores, rows = _search(index, terms("honey bees"), 10)

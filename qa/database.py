@@ -500,6 +500,11 @@ def _insert(connection: sqlite3.Connection, revisions: list[Revision], generatio
     return np.split(rows, np.cumsum(sizes)[:-1]) if revisions else []
 
 
+# What a document without headings or pages stores as its structure.
+_NO_STRUCTURE: dict[str, list] = {"headings": [], "pages": []}
+_NO_STRUCTURE_JSON = json.dumps(_NO_STRUCTURE)
+
+
 def _json(value: dict[str, Any]) -> str:
     """``value`` as stored: JSON, its text unescaped. Most documents have no fields of
     their own and no headings: their rows take a string made once."""
@@ -508,10 +513,6 @@ def _json(value: dict[str, Any]) -> str:
     if value == _NO_STRUCTURE:
         return _NO_STRUCTURE_JSON
     return json.dumps(value, ensure_ascii=False)
-
-
-_NO_STRUCTURE: dict[str, list] = {"headings": [], "pages": []}
-_NO_STRUCTURE_JSON = json.dumps(_NO_STRUCTURE)
 
 
 def _insert_rows(connection: sqlite3.Connection, into: str, rows: list[tuple]) -> None:

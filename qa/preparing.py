@@ -193,6 +193,7 @@ def _read(sources: list[Source]) -> Iterator[Document | Unreadable]:
     done: Iterator[Document | Unreadable] = map(_read_file, files)
     if shares > 1:
         read = _readers().map(_read_files, [files[first::shares] for first in range(shares)])
+        # The shares interleaved back into the files' order (the shorter ones padded with None).
         done = (document for document in itertools.chain.from_iterable(itertools.zip_longest(*read))
                 if document is not None)
     for source in sources:
@@ -200,6 +201,7 @@ def _read(sources: list[Source]) -> Iterator[Document | Unreadable]:
 
 
 def _read_files(files: list[FoundFile]) -> list[Document | Unreadable]:
+    """``files`` read in turn, in one of this process's reading threads."""
     return [_read_file(found) for found in files]
 
 

@@ -185,19 +185,21 @@ def _outcomes(found: list[Document | Unchanged | Unreadable], passages: list[lis
 
 
 def _read(sources: list[Source]) -> Iterator[Document | Unreadable]:
-    """Each source as a document, in order: its files read ``READ_THREADS`` at a time,
-    each thread reading every ``READ_THREADS``-th one (a task per file cost more than
-    reading a small one from the page cache)."""
-    files = [source for source in sources if isinstance(source, FoundFile)]
-    shares = min(READ_THREADS, len(files))
-    done: Iterator[Document | Unreadable] = map(_read_file, files)
-    if shares > 1:
-        read = _readers().map(_read_files, [files[first::shares] for first in range(shares)])
-        # The shares interleaved back into the files' order (the shorter ones padded with None).
-        done = (document for document in itertools.chain.from_iterable(itertools.zip_longest(*read))
-                if document is not None)
+    """Each source as a document, in order."""
+    read = iter(_read_all([source for source in sources if isinstance(source, FoundFile)]))
     for source in sources:
-        yield next(done) if isinstance(source, FoundFile) else source
+        yield next(read) if isinstance(source, FoundFile) else source
+
+
+def _read_all(files: list[FoundFile]) -> list[Document | Unreadable]:
+    """``files`` read, in order, ``READ_THREADS`` at a time: each thread reads every
+    ``READ_THREADS``-th one (a task per file cost more than reading a small one from
+    the page cache)."""
+    shares = min(READ_THREADS, len(files))
+    if shares < 2:
+        return _read_files(files)
+    read = list(_readers().map(_read_files, [files[first::shares] for first in range(shares)]))
+    return [read[n % shares][n // shares] for n in range(len(files))]  # file n is in share n % shares
 
 
 def _read_files(files: list[FoundFile]) -> list[Document | Unreadable]:

@@ -45,7 +45,9 @@ def test_documents_prepared_in_workers_are_those_prepared_here():
     assert any(done.passages[-1].page == 2 for done in in_workers)  # pages survive the trip
 
 
-def test_files_read_in_workers_are_the_documents_read_here_and_the_unchanged_and_unreadable_say_so(tmp_path):
+def test_files_read_in_workers_are_the_documents_read_here_and_the_unchanged_and_unreadable_say_so(tmp_path,
+                                                                                                      monkeypatch):
+    monkeypatch.setattr("qa.preparing.READ_THREADS", 3)  # the first group, read here: threads of two files and one
     for n in range(11):
         (tmp_path / f"{n:02}.md").write_text(f"# Rivers of region {n}\n\nThe river number {n} rose overnight.\n")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
@@ -57,6 +59,8 @@ def test_files_read_in_workers_are_the_documents_read_here_and_the_unchanged_and
     chunking, lexical = ChunkSettings(), LexicalSettings()
     in_workers = [done for group in prepared(groups, chunking, lexical, workers=2) for done in group]
     assert [type(done) for done in in_workers] == [Prepared] * 3 + [Unchanged] + [Prepared] * 7 + [Unreadable]
+    assert [done.document.doc_id if isinstance(done, Prepared) else done.doc_id for done in in_workers] == [
+        f.doc_id for f in found]  # in the order found, whichever reading thread read each
     assert in_workers[3] == Unchanged(same.doc_id)
     assert in_workers[-1].doc_id.endswith("broken.pdf") and "broken.pdf" in in_workers[-1].message
     for done in in_workers[:3] + in_workers[4:-1]:

@@ -96,7 +96,7 @@ def files_to_read(paths: Iterable[Path], say: Callable[[str], None], progress: b
             say(f"{path}: no such file or folder")
     paths = [path for path in paths if path.exists()]
     total = sum(1 for found in find_files(paths) if found.supported) if progress else None
-    roots = collections.Counter(_id_root(path) for path in paths)
+    roots = collections.Counter(f"{path.resolve().name}/" if path.is_dir() else "" for path in paths)
     seen: set[str] = set()
     for found in tqdm(find_files(paths), desc="ingesting", unit="file", total=total, disable=not progress):
         if not found.supported:
@@ -109,15 +109,12 @@ def files_to_read(paths: Iterable[Path], say: Callable[[str], None], progress: b
             yield found
 
 
-def _id_root(named: Path | str) -> str:
-    """What the ids of two named paths must share to meet (ids as ``qa.readers.find_files``
-    gives them): a folder's name and a slash, for the files under a folder; nothing for
-    a file named directly, whose id is its name, without a slash. Given an id, the same
-    for the path it came from."""
-    if isinstance(named, str):
-        folder, slash, _ = named.partition("/")
-        return folder + slash if slash else ""
-    return f"{named.resolve().name}/" if named.is_dir() else ""
+def _id_root(doc_id: str) -> str:
+    """The folder's name and slash that an id (as ``qa.readers.find_files`` gives it)
+    begins with, for a file found under a named folder; nothing for a file named
+    directly, whose id is its name."""
+    folder, slash, _ = doc_id.partition("/")
+    return folder + slash if slash else ""
 
 
 def ingest(

@@ -81,11 +81,10 @@ def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
             continue
         name, folder = path.resolve().name, str(path)
         for relative in _files_under(path):
-            file = path / relative
-            if _stem_and_suffix(relative)[1].lower() in SUPPORTED_SUFFIXES:
-                yield FoundFile(file, f"{name}/{relative}", True, _size(f"{folder}/{relative}"))
-            elif not any(part.startswith(".") for part in relative.split("/")):
-                yield FoundFile(file, f"{name}/{relative}", False)
+            supported = _stem_and_suffix(relative)[1].lower() in SUPPORTED_SUFFIXES
+            if supported or not any(part.startswith(".") for part in relative.split("/")):
+                yield FoundFile(path / relative, f"{name}/{relative}", supported,
+                                _size(f"{folder}/{relative}") if supported else 0)
 
 
 def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:

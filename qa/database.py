@@ -116,13 +116,13 @@ class Revision:
 @dataclass(frozen=True)
 class WriteResult:
     """What one write did: the generation it made, the ids it deleted and those it
-    replaced; the rows it stored for each revision (in passage order) and the rows it
-    removed; how many more documents the store holds after it."""
+    replaced; the rows it stored (the passages of each revision in turn) and the rows
+    it removed; how many more documents the store holds after it."""
 
     generation: int
     deleted: list[str]
     replaced: set[str]
-    added_rows: list[np.ndarray] = field(default_factory=list)
+    added_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     removed_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     documents_added: int = 0
 
@@ -317,6 +317,7 @@ class DocumentStore:
             deleted = [doc_id for doc_id in dict.fromkeys(delete) if doc_id in gone]
             replaced: set[str] = set()
             added_rows: list[np.ndarray] = []
+            written = 0
             numbers = _Numbers(connection)
             for group in _distinct_runs(list(revisions)):
                 ids = [revision.document.doc_id for revision in group]
@@ -324,12 +325,14 @@ class DocumentStore:
                 if create and stored:
                     raise DocumentExists(next(doc_id for doc_id in ids if doc_id in stored))
                 replaced |= stored
-                added_rows += _insert(connection, group, generation, numbers)
+                added_rows.append(_insert(connection, group, generation, numbers))
+                written += len(group)
             if keep_only is not None:
                 live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
                 removed(doc_id for doc_id in live if doc_id not in keep_only)
             removed_rows = _rows_of(connection, versions)
-        return WriteResult(generation, deleted, replaced, added_rows, removed_rows, len(added_rows) - len(versions))
+        rows = np.concatenate(added_rows) if added_rows else np.zeros(0, np.int64)
+        return WriteResult(generation, deleted, replaced, rows, removed_rows, written - len(versions))
 
     def initialise(self, meta: dict[str, str]) -> None:
         """Give an empty store its settings (format version, store id, model, ...)."""
@@ -481,8 +484,8 @@ def _next(connection: sqlite3.Connection, table: str, column: str) -> int:
 
 
 def _insert(connection: sqlite3.Connection, revisions: list[Revision], generation: int, numbers: _Numbers,
-            removed: int | None = None) -> list[np.ndarray]:
-    """Store ``revisions`` (of distinct ids); returns each one's passage rows, in passage order."""
+            removed: int | None = None) -> np.ndarray:
+    """Store ``revisions`` (of distinct ids); returns the rows of their passages, in turn."""
     sizes = [len(revision.passages) for revision in revisions]
     first, rows = numbers.take(len(revisions), sum(sizes))
     documents = [revision.document for revision in revisions]
@@ -497,7 +500,7 @@ def _insert(connection: sqlite3.Connection, revisions: list[Revision], generatio
     _insert_rows(connection, 'passages (row, version, ordinal, start, "end", section, page, vector)',
                  [(row, version, p.ordinal, p.start, p.end, p.section, p.page, v.tobytes())
                   for row, version, p, v in zip(rows.tolist(), versions, passages, vectors)])
-    return np.split(rows, np.cumsum(sizes)[:-1]) if revisions else []
+    return rows
 
 
 # What a document without headings or pages stores as its structure.

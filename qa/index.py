@@ -190,7 +190,7 @@ class Index:
             pending = self._pending = _Pending(self._builder(), [],
                                                self._snapshot.generation, self._snapshot.documents)
         if revisions:
-            pending.builder.add(np.concatenate(result.added_rows), np.concatenate([r.vectors for r in revisions]),
+            pending.builder.add(result.added_rows, np.concatenate([r.vectors for r in revisions]),
                                 [self._terms_of(r) for r in revisions])
         pending.removed.append(result.removed_rows)
         pending.generation, pending.documents = result.generation, pending.documents + result.documents_added

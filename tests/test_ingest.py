@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 import time
@@ -171,6 +172,36 @@ def test_a_failed_ingest_leaves_the_previous_index_whole(corpus, tmp_path, embed
     assert after.snapshot().generation == before.snapshot().generation
     assert stored(after) == stored(before)
     assert after.store.counts() == (4, len(after.snapshot()))
+
+
+class _WatchingEmbedder:
+    """The real model, noting the garbage collector's thresholds whenever it is asked to encode."""
+
+    def __init__(self, real):
+        self.real, self.name, self.dimension = real, real.name, real.dimension
+        self.seen: list[tuple[int, ...]] = []
+
+    def encode(self, texts, progress=False):
+        self.seen.append(gc.get_threshold())
+        return self.real.encode(texts)
+
+
+def test_an_ingest_collects_garbage_rarely_and_leaves_the_collector_as_it_found_it(corpus, tmp_path, embedder):
+    """A bulk ingest makes objects by the million, freed by their reference counts: the
+    cyclic collector looks less often meanwhile, and the process that called it (a
+    program using qa as a library) gets its own settings back, whether it ends well or not."""
+    own = gc.get_threshold()
+    gc.set_threshold(900, 11, 12)
+    try:
+        watching = _WatchingEmbedder(embedder)
+        ingest([corpus], EngineChoice(index=tmp_path / "index"), watching)
+        assert watching.seen and all(seen[0] > 900 for seen in watching.seen)
+        assert gc.get_threshold() == (900, 11, 12)
+        with pytest.raises(RuntimeError):
+            ingest([corpus], EngineChoice(index=tmp_path / "other"), _FailingEmbedder(embedder))
+        assert gc.get_threshold() == (900, 11, 12)
+    finally:
+        gc.set_threshold(*own)
 
 
 def test_an_index_from_another_model_or_format_fails_clearly(seed_index, tmp_path):

@@ -103,7 +103,7 @@ def _teller(report: IngestReport, on_skip: Callable[[str], None] | None) -> Call
 
 def _files(paths: list[Path], say: Callable[[str], None]) -> list[tuple[str, str]]:
     """(file, id) of each file to read, as a plain ingest finds them, each id once; the rest are told."""
-    return [(str(found.path.resolve()), found.doc_id) for found in files_to_read(paths, say)]
+    return [(str(Path(found.path).resolve()), found.doc_id) for found in files_to_read(paths, say)]
 
 
 def _start(ray: Any, plan: RayPlan, progress: bool) -> None:

@@ -108,7 +108,7 @@ def files_to_read(paths: Iterable[Path], say: Callable[[str], None], progress: b
     seen: set[str] = set()
     for found in tqdm(find_files(paths), desc="ingesting", unit="file", total=total, disable=not progress):
         if not found.supported:
-            say(f"{found.path}: unsupported file type {found.path.suffix or '(none)'}")
+            say(f"{found.path}: unsupported file type {found.suffix or '(none)'}")
         elif found.doc_id in seen:
             say(f"{found.path}: same id {found.doc_id!r} as another file in this ingest")
         else:

@@ -60,12 +60,19 @@ class Read:
 class FoundFile:
     """A file a look under some paths found: one ingest reads (``supported``), with its
     document id and size in bytes, or one of another type (hidden ones, such as
-    ``.git/...``, aside; its size not asked for, 0)."""
+    ``.git/...``, aside; its size not asked for, 0). Its path is a string: a bulk ingest
+    hands hundreds of thousands to its worker processes, and a ``Path`` cost more to
+    send and to make again there than reading a small file."""
 
-    path: Path
+    path: str
     doc_id: str
     supported: bool
     size: int = 0
+
+    @property
+    def suffix(self) -> str:
+        """The suffix of its name, as ``Path.suffix`` gives it."""
+        return _stem_and_suffix(self.path)[1]
 
 
 def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
@@ -77,14 +84,14 @@ def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
     """
     for path in paths:
         if not path.is_dir():
-            yield FoundFile(path, path.name, True, _size(path))
+            yield FoundFile(str(path), path.name, True, _size(path))
             continue
-        name, folder = path.resolve().name, str(path)
+        name, folder = path.resolve().name, "" if str(path) == "." else str(path).rstrip("/") + "/"  # as / joins
         for relative in _files_under(path):
             supported = _stem_and_suffix(relative)[1].lower() in SUPPORTED_SUFFIXES
             if supported or not any(part.startswith(".") for part in relative.split("/")):
-                yield FoundFile(path / relative, f"{name}/{relative}", supported,
-                                _size(f"{folder}/{relative}") if supported else 0)
+                found = f"{folder}{relative}"
+                yield FoundFile(found, f"{name}/{relative}", supported, _size(found) if supported else 0)
 
 
 def _files_under(folder: Path, prefix: str = "") -> Iterator[str]:
@@ -123,10 +130,11 @@ def _size(file: Path | str) -> int:
         return 0
 
 
-def read_document(path: Path, doc_id: str) -> Document:
+def read_document(path: Path | str, doc_id: str) -> Document:
     """Read one file; raises ``UnreadableFile`` naming the file and the reason."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except OSError as error:
         raise UnreadableFile(f"{path}: {error.strerror or error}") from error
     return parse_document(data, str(path), doc_id)

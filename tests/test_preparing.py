@@ -52,7 +52,7 @@ def test_files_read_in_workers_are_the_documents_read_here_and_the_unchanged_and
         (tmp_path / f"{n:02}.md").write_text(f"# Rivers of region {n}\n\nThe river number {n} rose overnight.\n")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
     found = list(find_files([tmp_path]))
-    read = {f.doc_id: read_document(f.path, f.doc_id) for f in found if f.path.suffix == ".md"}
+    read = {f.doc_id: read_document(f.path, f.doc_id) for f in found if f.suffix == ".md"}
     same, edited = read[found[3].doc_id], read[found[5].doc_id]
     stored = {same.doc_id: same.checksum, edited.doc_id: "the checksum of an older copy"}
     groups = [Work(found[first : first + 4], stored) for first in range(0, len(found), 4)]

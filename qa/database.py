@@ -306,7 +306,7 @@ class DocumentStore:
         """
         with self._transaction(store_id) as (connection, generation, now):
             versions: list[int] = []
-            delete = list(delete)
+            revisions, delete = list(revisions), list(delete)
 
             def removed(doc_ids: Iterable[str]) -> set[str]:
                 found = _remove(connection, doc_ids, generation, now)
@@ -317,22 +317,20 @@ class DocumentStore:
             deleted = [doc_id for doc_id in dict.fromkeys(delete) if doc_id in gone]
             replaced: set[str] = set()
             added_rows: list[np.ndarray] = []
-            written = 0
             numbers = _Numbers(connection)
-            for group in _distinct_runs(list(revisions)):
+            for group in _distinct_runs(revisions):
                 ids = [revision.document.doc_id for revision in group]
                 stored = removed(ids)
                 if create and stored:
                     raise DocumentExists(next(doc_id for doc_id in ids if doc_id in stored))
                 replaced |= stored
                 added_rows.append(_insert(connection, group, generation, numbers))
-                written += len(group)
             if keep_only is not None:
                 live = [i for i, in connection.execute("SELECT doc_id FROM documents WHERE removed IS NULL")]
                 removed(doc_id for doc_id in live if doc_id not in keep_only)
             removed_rows = _rows_of(connection, versions)
         rows = np.concatenate(added_rows) if added_rows else np.zeros(0, np.int64)
-        return WriteResult(generation, deleted, replaced, rows, removed_rows, written - len(versions))
+        return WriteResult(generation, deleted, replaced, rows, removed_rows, len(revisions) - len(versions))
 
     def initialise(self, meta: dict[str, str]) -> None:
         """Give an empty store its settings (format version, store id, model, ...)."""
